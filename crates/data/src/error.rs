@@ -113,7 +113,13 @@ impl DataError {
             path: path.into(),
             line: err.line(),
             column: err.column(),
-            message: err.to_string(),
+            // serde_json appends " at line L column C"; the variant's
+            // message already leads with them.
+            message: {
+                let text = err.to_string();
+                let suffix = format!(" at line {} column {}", err.line(), err.column());
+                text.strip_suffix(&suffix).unwrap_or(&text).to_string()
+            },
         }
     }
 }
