@@ -188,7 +188,7 @@ fn fake_digits(n: usize) -> LabelledImages {
                 img[y * 28 + x] = 255;
             }
         }
-        img[(i % 784) as usize] = 1 + (i / 784) as u8;
+        img[i % 784] = 1 + (i / 784) as u8;
     }
     LabelledImages {
         rows: 28,
