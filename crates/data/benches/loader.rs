@@ -82,14 +82,18 @@ fn loader(c: &mut Criterion) {
     let config = MnistDetConfig::default();
     let mut writer = CocoWriter::new(dir.path(), "train", &mnist_classes(), "bench").unwrap();
     for i in 0..1024 {
-        writer.add(&mnist_det_scene(&config, &digits, 0, i)).unwrap();
+        writer
+            .add(&mnist_det_scene(&config, &digits, 0, i))
+            .unwrap();
     }
     let json = writer.finish().unwrap();
     let coco = CocoDataset::open(&json, &dir.path().join("train"), CocoOptions::default()).unwrap();
     let p = Arc::new(DetectionPipeline::new(coco.clone(), DetAugment::eval(96), 0).unwrap());
     group.bench_function("mnist_det_png_letterbox", |b| b.iter(|| drain(&p, 1024)));
     let p = Arc::new(DetectionPipeline::new(coco, DetAugment::train(96), 0).unwrap());
-    group.bench_function("mnist_det_png_train_default", |b| b.iter(|| drain(&p, 1024)));
+    group.bench_function("mnist_det_png_train_default", |b| {
+        b.iter(|| drain(&p, 1024))
+    });
     group.finish();
 }
 
