@@ -1,0 +1,220 @@
+//! Optimisation pieces candle lacks: SGD with momentum, Nesterov and weight
+//! decay that skips norm and bias parameters; AdamW; gradient clipping by
+//! global norm; linear warm-up.
+
+use candle_core::Tensor;
+use candle_core::backprop::GradStore;
+
+use crate::error::{DetectorError, Result};
+use crate::params::{Param, ParamKind};
+
+/// An optimiser over a fixed set of parameters.
+pub trait Optimizer {
+    /// Applies one update from `grads` (parameters without a gradient are
+    /// left alone).
+    fn step(&mut self, grads: &GradStore) -> Result<()>;
+    /// The current learning rate.
+    fn learning_rate(&self) -> f64;
+    /// Sets the learning rate (schedules call this every step).
+    fn set_learning_rate(&mut self, lr: f64);
+}
+
+fn decays(p: &Param) -> bool {
+    p.kind == ParamKind::Weight
+}
+
+/// SGD as PyTorch defines it (dampening 0): `g ← ∇ + λ·θ` (weights only),
+/// `v ← μ·v + g`, step `g + μ·v` (Nesterov) or `v`; `θ ← θ − lr·step`.
+#[derive(Debug)]
+pub struct Sgd {
+    params: Vec<Param>,
+    velocity: Vec<Option<Tensor>>,
+    lr: f64,
+    momentum: f64,
+    nesterov: bool,
+    weight_decay: f64,
+}
+
+impl Sgd {
+    /// SGD over `params` (buffers are skipped).
+    pub fn new(
+        params: Vec<Param>,
+        lr: f64,
+        momentum: f64,
+        nesterov: bool,
+        weight_decay: f64,
+    ) -> Result<Self> {
+        if !(lr >= 0.0 && (0.0..1.0).contains(&momentum) && weight_decay >= 0.0)
+            || (nesterov && momentum == 0.0)
+        {
+            return Err(DetectorError::Config(format!(
+                "SGD needs lr >= 0, momentum in [0, 1) (> 0 for Nesterov), weight decay >= 0; got {lr}, {momentum}, {weight_decay}"
+            )));
+        }
+        let params: Vec<Param> = params
+            .into_iter()
+            .filter(|p| p.kind != ParamKind::Buffer)
+            .collect();
+        let velocity = vec![None; params.len()];
+        Ok(Sgd {
+            params,
+            velocity,
+            lr,
+            momentum,
+            nesterov,
+            weight_decay,
+        })
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        for (p, v) in self.params.iter().zip(self.velocity.iter_mut()) {
+            let Some(g) = grads.get(p.var.as_tensor()) else {
+                continue;
+            };
+            let theta = p.var.as_tensor();
+            let mut g = g.clone();
+            if self.weight_decay > 0.0 && decays(p) {
+                g = (g + (theta * self.weight_decay)?)?;
+            }
+            let update = if self.momentum > 0.0 {
+                let nv = match v.take() {
+                    Some(old) => ((old * self.momentum)? + &g)?,
+                    None => g.clone(),
+                };
+                let u = if self.nesterov {
+                    (&g + (&nv * self.momentum)?)?
+                } else {
+                    nv.clone()
+                };
+                *v = Some(nv);
+                u
+            } else {
+                g
+            };
+            p.var.set(&(theta - (update * self.lr)?)?)?;
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// AdamW (Loshchilov & Hutter 2019): decoupled weight decay on weights only.
+#[derive(Debug)]
+pub struct AdamW {
+    params: Vec<Param>,
+    m: Vec<Option<Tensor>>,
+    v: Vec<Option<Tensor>>,
+    t: i32,
+    lr: f64,
+    betas: (f64, f64),
+    eps: f64,
+    weight_decay: f64,
+}
+
+impl AdamW {
+    /// AdamW over `params` (buffers are skipped), β = (0.9, 0.999), ε = 1e-8.
+    pub fn new(params: Vec<Param>, lr: f64, weight_decay: f64) -> Result<Self> {
+        if !(lr >= 0.0 && weight_decay >= 0.0) {
+            return Err(DetectorError::Config(format!(
+                "AdamW needs lr >= 0 and weight decay >= 0; got {lr}, {weight_decay}"
+            )));
+        }
+        let params: Vec<Param> = params
+            .into_iter()
+            .filter(|p| p.kind != ParamKind::Buffer)
+            .collect();
+        let n = params.len();
+        Ok(AdamW {
+            params,
+            m: vec![None; n],
+            v: vec![None; n],
+            t: 0,
+            lr,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay,
+        })
+    }
+}
+
+impl Optimizer for AdamW {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        self.t += 1;
+        let (b1, b2) = self.betas;
+        let c1 = 1.0 - b1.powi(self.t);
+        let c2 = 1.0 - b2.powi(self.t);
+        for (i, p) in self.params.iter().enumerate() {
+            let Some(g) = grads.get(p.var.as_tensor()) else {
+                continue;
+            };
+            let m = match self.m[i].take() {
+                Some(m) => ((m * b1)? + (g * (1.0 - b1))?)?,
+                None => (g * (1.0 - b1))?,
+            };
+            let v = match self.v[i].take() {
+                Some(v) => ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?,
+                None => (g.sqr()? * (1.0 - b2))?,
+            };
+            let mut theta = p.var.as_tensor().clone();
+            if self.weight_decay > 0.0 && decays(p) {
+                theta = (&theta * (1.0 - self.lr * self.weight_decay))?;
+            }
+            let step = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
+            p.var.set(&(theta - (step * self.lr)?)?)?;
+            self.m[i] = Some(m);
+            self.v[i] = Some(v);
+        }
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// Scales the gradients of `params` so their global L2 norm is at most
+/// `max_norm`; returns the norm before clipping. A non-finite norm is an
+/// error (the caller names the step).
+pub fn clip_grad_norm(grads: &mut GradStore, params: &[Param], max_norm: f64) -> Result<f64> {
+    let mut sq = 0.0f64;
+    for p in params {
+        if let Some(g) = grads.get(p.var.as_tensor()) {
+            sq += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+        }
+    }
+    let norm = sq.sqrt();
+    if !norm.is_finite() {
+        return Err(DetectorError::Input(format!("gradient norm is {norm}")));
+    }
+    if norm > max_norm && norm > 0.0 {
+        let scale = max_norm / norm;
+        for p in params {
+            if let Some(g) = grads.remove(p.var.as_tensor()) {
+                grads.insert(p.var.as_tensor(), (g * scale)?);
+            }
+        }
+    }
+    Ok(norm)
+}
+
+/// Linear warm-up factor: rises from `start` to 1 over `warmup_steps`.
+pub fn warmup_factor(step: u64, warmup_steps: u64, start: f64) -> f64 {
+    if step >= warmup_steps || warmup_steps == 0 {
+        1.0
+    } else {
+        start + (1.0 - start) * step as f64 / warmup_steps as f64
+    }
+}
