@@ -1,5 +1,6 @@
 //! `cargo xtask`: isdet's command line, a thin layer over the library crates.
 
+mod bench;
 mod data;
 mod npm;
 
@@ -20,12 +21,18 @@ enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// Measure speed (training steps, inference).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data { command } => data::run(command),
+        Command::Bench { command } => bench::run(command),
     };
     match result {
         Ok(code) => code,

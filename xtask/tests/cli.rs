@@ -238,3 +238,37 @@ fn classification_packages_are_written_as_idx_splits() {
         assert_eq!(test.labels.iter().filter(|&&l| l == class).count(), 1000);
     }
 }
+
+#[test]
+fn bench_train_step_prints_json_figures() {
+    let args = [
+        "bench",
+        "train-step",
+        "--net",
+        "detector",
+        "--batch",
+        "2",
+        "--size",
+        "64",
+        "--steps",
+        "1",
+        "--json",
+    ];
+    let out = xtask(&args);
+    assert!(out.status.success(), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    for key in [
+        "train_step_ms_median",
+        "train_images_per_s",
+        "inference_images_per_s",
+    ] {
+        assert!(
+            report[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key} in {report}"
+        );
+    }
+    assert_eq!(report["batch"], 2);
+    let bad = xtask(&["bench", "train-step", "--net", "convnet-ref"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("convnet-ref"), "{}", text(&bad));
+}
