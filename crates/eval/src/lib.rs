@@ -1,0 +1,2 @@
+//! # isdet-eval
+#![deny(missing_docs)]

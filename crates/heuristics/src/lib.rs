@@ -1,0 +1,4 @@
+//! # isdet-heuristics
+//!
+//! Turns one forward pass's outputs into one importance score per sample.
+#![deny(missing_docs)]
