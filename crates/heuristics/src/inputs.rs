@@ -101,11 +101,7 @@ impl<'a> ForwardOutputs<'a> {
             &[pb, c] => (pb, 1, c),
             &[pb, l, c] => (pb, l, c),
             other => {
-                return Err(mismatch(
-                    "probs",
-                    format!("[{b}, L, C] or [{b}, C]"),
-                    other,
-                ));
+                return Err(mismatch("probs", format!("[{b}, L, C] or [{b}, C]"), other));
             }
         };
         if pb != b || c == 0 {

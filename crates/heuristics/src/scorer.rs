@@ -257,7 +257,23 @@ fn loss_scores(outputs: &ForwardOutputs<'_>, part: LossPart) -> Result<Vec<f32>>
                 LossPart::Regression => 1,
                 _ => 2,
             };
-            ("parts", parts.iter().map(|p| p[k]).collect())
+            let values: Vec<f32> = parts.iter().map(|p| p[k]).collect();
+            // The index of a bad part is its flat index in `parts` (image · 3
+            // + part), so that the message points at the value itself.
+            return match check_range("parts", &values, 0.0, f32::MAX, "a finite loss >= 0") {
+                Err(HeuristicsError::InvalidValue {
+                    field,
+                    index,
+                    value,
+                    expected,
+                }) => Err(HeuristicsError::InvalidValue {
+                    field,
+                    index: index * 3 + k,
+                    value,
+                    expected,
+                }),
+                other => other.map(|()| values),
+            };
         }
     };
     check_range(field, &values, 0.0, f32::MAX, "a finite loss >= 0")?;
