@@ -1,0 +1,623 @@
+//! From runs to the report's numbers: groups of seeds, final metrics with
+//! intervals, cost to target and speed-ups, paired comparisons, and the
+//! mean curves with seed bands that the plots draw.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use isdet_eval::{
+    CostAxis, PairedComparison, SeedSummary, cost_to_target, mean_metric_over_cost,
+    paired_bootstrap, summarize_seeds,
+};
+use serde::Serialize;
+
+use super::load::{Costs, Run, Scan};
+
+/// A method at a budget, e.g. `uniform@1.0`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupKey {
+    /// The method label.
+    pub method: String,
+    /// The budget as a fraction of the full schedule.
+    pub budget: f64,
+}
+
+impl GroupKey {
+    /// Whether `other` names the same group: budgets are compared to six
+    /// decimals so that `0.3` read from JSON matches `0.3` typed by hand.
+    pub fn matches(&self, method: &str, budget: f64) -> bool {
+        self.method == method && budget_key(self.budget) == budget_key(budget)
+    }
+}
+
+impl std::str::FromStr for GroupKey {
+    type Err = String;
+
+    /// Parses `METHOD@BUDGET`, the budget as a fraction (`0.3`) or a
+    /// percentage (`30%`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (method, budget) = s
+            .rsplit_once('@')
+            .filter(|(m, _)| !m.is_empty())
+            .ok_or_else(|| format!("expected METHOD@BUDGET (e.g. uniform@1.0), got {s:?}"))?;
+        let budget = match budget.strip_suffix('%') {
+            Some(percent) => percent.trim().parse::<f64>().map(|p| p / 100.0),
+            None => budget.trim().parse::<f64>(),
+        }
+        .map_err(|e| format!("budget of {s:?}: {e}"))?;
+        if !(budget.is_finite() && budget > 0.0) {
+            return Err(format!("budget of {s:?} must be positive"));
+        }
+        Ok(Self {
+            method: method.to_string(),
+            budget,
+        })
+    }
+}
+
+fn budget_key(budget: f64) -> i64 {
+    (budget * 1e6).round() as i64
+}
+
+/// The knobs of the aggregation.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The group speed-ups are measured against; its method is also the
+    /// baseline of the paired comparisons.
+    pub reference: GroupKey,
+    /// Target = this × the reference's mean final metric.
+    pub target_fraction: f64,
+    /// Bootstrap resamples.
+    pub resamples: usize,
+    /// Seed of every bootstrap.
+    pub bootstrap_seed: u64,
+}
+
+/// The runs of one method at one budget, one per seed, in seed order.
+#[derive(Clone, Debug)]
+pub struct Group {
+    /// The method label.
+    pub method: String,
+    /// The budget.
+    pub budget: f64,
+    /// The runs, sorted by seed, seeds distinct.
+    pub runs: Vec<Run>,
+}
+
+impl Group {
+    fn seeds(&self) -> Vec<u64> {
+        self.runs.iter().map(|r| r.seed).collect()
+    }
+
+    /// "method @ 30%", as tables and legends name a group.
+    pub fn label(&self) -> String {
+        format!("{} @ {}", self.method, percent(self.budget))
+    }
+}
+
+/// A budget fraction as a percentage without needless decimals.
+pub fn percent(budget: f64) -> String {
+    let p = budget * 100.0;
+    if (p - p.round()).abs() < 1e-6 {
+        format!("{}%", p.round())
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// Everything the report prints, and what `--json` writes.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The name of the compared metric (`AP`, `top1`).
+    pub primary_metric: String,
+    /// The reference group of the cost-to-target table.
+    pub reference: GroupKey,
+    /// Whether the reference group has runs.
+    pub reference_found: bool,
+    /// The reference's mean final metric.
+    pub reference_final_mean: Option<f64>,
+    /// The target fraction.
+    pub target_fraction: f64,
+    /// The target metric: fraction × the reference's mean final metric.
+    pub target: Option<f64>,
+    /// Bootstrap resamples used.
+    pub resamples: usize,
+    /// Bootstrap seed used.
+    pub bootstrap_seed: u64,
+    /// One entry per method and budget.
+    pub groups: Vec<GroupReport>,
+    /// Each method against the baseline method at the same budget.
+    pub comparisons: Vec<Comparison>,
+    /// Runs without `summary.json`.
+    pub unfinished: Vec<UnfinishedRun>,
+    /// Runs left out, with the file at fault.
+    pub skipped: Vec<SkippedRun>,
+    /// Other things the reader should know (duplicate seeds, missing
+    /// baselines, uneven curves).
+    pub notes: Vec<String>,
+}
+
+/// The numbers of one group.
+#[derive(Debug, Serialize)]
+pub struct GroupReport {
+    /// The method label.
+    pub method: String,
+    /// The budget.
+    pub budget: f64,
+    /// The seeds, in order.
+    pub seeds: Vec<u64>,
+    /// The run directories, relative to the report folder.
+    pub runs: Vec<String>,
+    /// The final primary metric over seeds.
+    pub final_metric: SeedSummary,
+    /// Mean final costs over seeds.
+    pub mean_costs: Costs,
+    /// Mean over seeds of forward passes per backward pass.
+    pub forward_per_backward: Option<f64>,
+    /// Mean over seeds of the share of training time spent scoring.
+    pub scoring_share: Option<f64>,
+    /// Mean over seeds of the share of training time spent sampling.
+    pub sampling_share: Option<f64>,
+    /// Cost to reach the target, when there is a target.
+    pub to_target: Option<ToTarget>,
+}
+
+/// Cost to reach the target on each axis the report compares.
+#[derive(Debug, Serialize)]
+pub struct ToTarget {
+    /// In optimiser steps.
+    pub steps: AxisTarget,
+    /// In backward passes.
+    pub backward: AxisTarget,
+    /// In seconds.
+    pub seconds: AxisTarget,
+}
+
+impl ToTarget {
+    /// The axes of the cost-to-target table, in column order.
+    pub const AXES: [CostAxis; 3] = [CostAxis::Steps, CostAxis::Backward, CostAxis::Seconds];
+
+    /// The entry of `axis` (steps for an axis the table does not have).
+    pub fn get(&self, axis: CostAxis) -> &AxisTarget {
+        match axis {
+            CostAxis::Backward => &self.backward,
+            CostAxis::Seconds => &self.seconds,
+            _ => &self.steps,
+        }
+    }
+
+    fn get_mut(&mut self, axis: CostAxis) -> &mut AxisTarget {
+        match axis {
+            CostAxis::Backward => &mut self.backward,
+            CostAxis::Seconds => &mut self.seconds,
+            _ => &mut self.steps,
+        }
+    }
+}
+
+/// Cost to target on one axis.
+#[derive(Debug, Serialize)]
+pub struct AxisTarget {
+    /// Seeds in the group.
+    pub n: usize,
+    /// Seeds whose curve reaches the target.
+    pub reached: usize,
+    /// Mean cost over seeds; only when every seed reaches the target, since
+    /// a mean over the lucky seeds would flatter the method.
+    pub mean: Option<f64>,
+    /// Reference mean cost / this mean cost.
+    pub speedup: Option<f64>,
+}
+
+/// One method against the baseline at the same budget, paired by seed.
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    /// The method.
+    pub method: String,
+    /// The budget.
+    pub budget: f64,
+    /// The baseline method.
+    pub baseline: String,
+    /// The seeds both have.
+    pub seeds: Vec<u64>,
+    /// Final metric, method − baseline.
+    pub final_metric: PairedComparison,
+    /// Mean metric over optimiser steps, when both curves allow it.
+    pub mean_metric_over_steps: Option<AreaComparison>,
+}
+
+/// The mean metric over a common range of steps (area under the curve
+/// divided by the span), method against baseline.
+#[derive(Debug, Serialize)]
+pub struct AreaComparison {
+    /// The curves are cut at this many steps, the shortest paired run's.
+    pub up_to: f64,
+    /// The method's mean over seeds.
+    pub method: f64,
+    /// The baseline's mean over seeds.
+    pub baseline: f64,
+    /// Paired bootstrap of method − baseline.
+    pub paired: PairedComparison,
+}
+
+/// A run without `summary.json`.
+#[derive(Debug, Serialize)]
+pub struct UnfinishedRun {
+    /// Its directory, relative to the report folder.
+    pub dir: String,
+    /// Evaluations logged.
+    pub evaluations: usize,
+    /// Step of the last one.
+    pub last_step: Option<f64>,
+}
+
+/// A run left out.
+#[derive(Debug, Serialize)]
+pub struct SkippedRun {
+    /// The file at fault, relative to the report folder.
+    pub path: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A path relative to the report folder, for tables and notes.
+pub fn relative(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    if rel.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        rel.display().to_string()
+    }
+}
+
+/// Aggregates a scan. Fails only when finished runs disagree on the
+/// primary metric, since a table mixing AP and top-1 would be meaningless.
+pub fn build(root: &Path, scan: Scan, opts: &Options) -> anyhow::Result<(Report, Vec<Group>)> {
+    let primary_metric = common_metric(root, &scan.runs)?;
+    let mut notes = Vec::new();
+    let groups = group_runs(root, scan.runs, &mut notes);
+    let mut reports = groups
+        .iter()
+        .map(|g| group_report(root, g, opts))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let reference = groups
+        .iter()
+        .position(|g| opts.reference.matches(&g.method, g.budget));
+    let reference_final_mean = reference.map(|i| reports[i].final_metric.mean);
+    let target = reference_final_mean.map(|m| m * opts.target_fraction);
+    if let Some(target) = target {
+        fill_to_target(&groups, &mut reports, target, reference);
+    } else {
+        notes.push(format!(
+            "No runs of the reference {}@{}: no cost-to-target table.",
+            opts.reference.method,
+            percent(opts.reference.budget)
+        ));
+    }
+    let comparisons = compare_all(&groups, opts, &mut notes);
+    notes.extend(uneven_curve_notes(&groups));
+    let report = Report {
+        primary_metric,
+        reference: opts.reference.clone(),
+        reference_found: reference.is_some(),
+        reference_final_mean,
+        target_fraction: opts.target_fraction,
+        target,
+        resamples: opts.resamples,
+        bootstrap_seed: opts.bootstrap_seed,
+        groups: reports,
+        comparisons,
+        unfinished: scan
+            .unfinished
+            .iter()
+            .map(|u| UnfinishedRun {
+                dir: relative(root, &u.dir),
+                evaluations: u.evaluations,
+                last_step: u.last_step,
+            })
+            .collect(),
+        skipped: scan
+            .skipped
+            .iter()
+            .map(|s| SkippedRun {
+                path: relative(root, &s.path),
+                reason: s.reason.clone(),
+            })
+            .collect(),
+        notes,
+    };
+    Ok((report, groups))
+}
+
+fn common_metric(root: &Path, runs: &[Run]) -> anyhow::Result<String> {
+    let mut by_metric: BTreeMap<&str, &Run> = BTreeMap::new();
+    for run in runs {
+        by_metric.entry(&run.primary_metric).or_insert(run);
+    }
+    match by_metric.len() {
+        0 => Ok("metric".into()),
+        1 => Ok(runs[0].primary_metric.clone()),
+        _ => {
+            let examples: Vec<String> = by_metric
+                .iter()
+                .map(|(m, r)| format!("{m} (e.g. {})", relative(root, &r.dir)))
+                .collect();
+            anyhow::bail!(
+                "the runs mix primary metrics: {}; report on them separately",
+                examples.join(", ")
+            )
+        }
+    }
+}
+
+/// Groups runs by method and budget. Order: budget from largest, then the
+/// method `uniform` first and the others by name, so that each budget's
+/// baseline heads its block. Two runs with the same seed in a group (e.g.
+/// the same sweep copied twice) would break pairing by seed: the first by
+/// path is kept and a note names both.
+pub fn group_runs(root: &Path, runs: Vec<Run>, notes: &mut Vec<String>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for run in runs {
+        let index = groups
+            .iter()
+            .position(|g| g.method == run.method && budget_key(g.budget) == budget_key(run.budget));
+        match index {
+            Some(i) => add_run(root, &mut groups[i], run, notes),
+            None => groups.push(Group {
+                method: run.method.clone(),
+                budget: run.budget,
+                runs: vec![run],
+            }),
+        }
+    }
+    for g in &mut groups {
+        g.runs.sort_by_key(|r| r.seed);
+    }
+    groups.sort_by(|a, b| {
+        b.budget
+            .total_cmp(&a.budget)
+            .then((a.method != "uniform").cmp(&(b.method != "uniform")))
+            .then(a.method.cmp(&b.method))
+    });
+    groups
+}
+
+fn add_run(root: &Path, group: &mut Group, run: Run, notes: &mut Vec<String>) {
+    match group.runs.iter().find(|r| r.seed == run.seed) {
+        Some(kept) => notes.push(format!(
+            "{} has two runs with seed {}: {} is used, {} is left out.",
+            group.label(),
+            run.seed,
+            relative(root, &kept.dir),
+            relative(root, &run.dir)
+        )),
+        None => group.runs.push(run),
+    }
+}
+
+fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
+    let (sum, n) = values
+        .into_iter()
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+fn group_report(root: &Path, g: &Group, opts: &Options) -> anyhow::Result<GroupReport> {
+    let finals: Vec<f64> = g.runs.iter().map(|r| r.final_metric).collect();
+    let final_metric = summarize_seeds(&finals, opts.resamples, opts.bootstrap_seed)
+        .with_context(|| format!("final {} of {}", g.runs[0].primary_metric, g.label()))?;
+    let costs = |f: fn(&Costs) -> f64| mean(g.runs.iter().map(|r| f(&r.costs))).unwrap_or(0.0);
+    let mean_costs = Costs {
+        steps: costs(|c| c.steps),
+        forward: costs(|c| c.forward),
+        backward: costs(|c| c.backward),
+        images: costs(|c| c.images),
+        seconds: costs(|c| c.seconds),
+    };
+    Ok(GroupReport {
+        method: g.method.clone(),
+        budget: g.budget,
+        seeds: g.seeds(),
+        runs: g.runs.iter().map(|r| relative(root, &r.dir)).collect(),
+        final_metric,
+        mean_costs,
+        forward_per_backward: mean(
+            g.runs
+                .iter()
+                .filter(|r| r.costs.backward > 0.0)
+                .map(|r| r.costs.forward / r.costs.backward),
+        ),
+        scoring_share: mean(g.runs.iter().filter_map(|r| time_share(r, "scoring"))),
+        sampling_share: mean(g.runs.iter().filter_map(|r| time_share(r, "sampling"))),
+        to_target: None,
+    })
+}
+
+/// The share of training time (every phase but `eval`, as `seconds` counts
+/// it) spent in `phase` by the last evaluation.
+fn time_share(run: &Run, phase: &str) -> Option<f64> {
+    let total: f64 = run
+        .time
+        .iter()
+        .filter(|(k, _)| k.as_str() != "eval")
+        .map(|(_, v)| *v)
+        .sum();
+    (total > 0.0 && total.is_finite()).then(|| run.time.get(phase).copied().unwrap_or(0.0) / total)
+}
+
+fn axis_target(g: &Group, target: f64, axis: CostAxis) -> AxisTarget {
+    let costs: Vec<Option<f64>> = g
+        .runs
+        .iter()
+        .map(|r| cost_to_target(&r.curve, target, axis))
+        .collect();
+    let reached = costs.iter().filter(|c| c.is_some()).count();
+    let mean = if reached == costs.len() {
+        mean(costs.iter().flatten().copied())
+    } else {
+        None
+    };
+    AxisTarget {
+        n: costs.len(),
+        reached,
+        mean,
+        speedup: None,
+    }
+}
+
+fn fill_to_target(
+    groups: &[Group],
+    reports: &mut [GroupReport],
+    target: f64,
+    reference: Option<usize>,
+) {
+    for (g, report) in groups.iter().zip(reports.iter_mut()) {
+        report.to_target = Some(ToTarget {
+            steps: axis_target(g, target, CostAxis::Steps),
+            backward: axis_target(g, target, CostAxis::Backward),
+            seconds: axis_target(g, target, CostAxis::Seconds),
+        });
+    }
+    let Some(reference) = reference else { return };
+    for axis in ToTarget::AXES {
+        let reference_cost = reports[reference]
+            .to_target
+            .as_ref()
+            .and_then(|t| t.get(axis).mean);
+        for report in reports.iter_mut() {
+            if let Some(t) = report.to_target.as_mut() {
+                let entry = t.get_mut(axis);
+                entry.speedup = speedup(reference_cost, entry.mean);
+            }
+        }
+    }
+}
+
+/// Reference cost / method cost. A zero cost (a curve already at the target
+/// when it starts) has no meaningful ratio.
+fn speedup(reference: Option<f64>, cost: Option<f64>) -> Option<f64> {
+    match (reference, cost) {
+        (Some(r), Some(c)) if c > 0.0 && r > 0.0 => Some(r / c),
+        _ => None,
+    }
+}
+
+fn compare_all(groups: &[Group], opts: &Options, notes: &mut Vec<String>) -> Vec<Comparison> {
+    let baseline = &opts.reference.method;
+    let mut out = Vec::new();
+    for g in groups.iter().filter(|g| &g.method != baseline) {
+        let Some(base) = groups
+            .iter()
+            .find(|b| &b.method == baseline && budget_key(b.budget) == budget_key(g.budget))
+        else {
+            notes.push(format!(
+                "No {baseline} runs at {}: {} is not compared.",
+                percent(g.budget),
+                g.label()
+            ));
+            continue;
+        };
+        match compare(g, base, opts) {
+            Ok(c) => out.push(c),
+            Err(e) => notes.push(format!("{} against {baseline}: {e:#}.", g.label())),
+        }
+    }
+    out
+}
+
+fn compare(g: &Group, base: &Group, opts: &Options) -> anyhow::Result<Comparison> {
+    let pairs: Vec<(&Run, &Run)> = g
+        .runs
+        .iter()
+        .filter_map(|a| base.runs.iter().find(|b| b.seed == a.seed).map(|b| (a, b)))
+        .collect();
+    if pairs.is_empty() {
+        anyhow::bail!("no seed in common");
+    }
+    let a: Vec<f64> = pairs.iter().map(|(a, _)| a.final_metric).collect();
+    let b: Vec<f64> = pairs.iter().map(|(_, b)| b.final_metric).collect();
+    let final_metric = paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed)?;
+    Ok(Comparison {
+        method: g.method.clone(),
+        budget: g.budget,
+        baseline: base.method.clone(),
+        seeds: pairs.iter().map(|(a, _)| a.seed).collect(),
+        final_metric,
+        mean_metric_over_steps: compare_area(&pairs, opts).ok(),
+    })
+}
+
+/// Mean metric over steps for each pair, both curves cut at the shortest
+/// paired run's last step so that the areas cover the same range.
+fn compare_area(pairs: &[(&Run, &Run)], opts: &Options) -> anyhow::Result<AreaComparison> {
+    let up_to = pairs
+        .iter()
+        .flat_map(|(a, b)| [a, b])
+        .filter_map(|r| r.curve.last().map(|p| p.steps))
+        .fold(f64::INFINITY, f64::min);
+    let area = |r: &Run| mean_metric_over_cost(&r.curve, CostAxis::Steps, Some(up_to));
+    let a = pairs
+        .iter()
+        .map(|(a, _)| area(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let b = pairs
+        .iter()
+        .map(|(_, b)| area(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let paired = paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed)?;
+    Ok(AreaComparison {
+        up_to,
+        method: mean(a.iter().copied()).unwrap_or(f64::NAN),
+        baseline: mean(b.iter().copied()).unwrap_or(f64::NAN),
+        paired,
+    })
+}
+
+fn uneven_curve_notes(groups: &[Group]) -> Vec<String> {
+    groups
+        .iter()
+        .filter(|g| {
+            let lens = g.runs.iter().map(|r| r.curve.len());
+            lens.clone().min() != lens.max()
+        })
+        .map(|g| {
+            format!(
+                "The seeds of {} logged different numbers of evaluations: plots stop at the shortest.",
+                g.label()
+            )
+        })
+        .collect()
+}
+
+/// One point of a group's mean curve: the mean cost and metric over seeds
+/// at one evaluation index, and the lowest and highest metric of any seed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BandPoint {
+    /// Mean cost over seeds.
+    pub x: f64,
+    /// Mean metric over seeds.
+    pub mean: f64,
+    /// Lowest metric of any seed.
+    pub min: f64,
+    /// Highest metric of any seed.
+    pub max: f64,
+}
+
+/// A group's curve on `axis`: runs of a group evaluate at the same steps, so
+/// they are aligned by evaluation index, up to the shortest run.
+pub fn band(g: &Group, axis: CostAxis) -> Vec<BandPoint> {
+    let len = g.runs.iter().map(|r| r.curve.len()).min().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let points = g.runs.iter().map(|r| &r.curve[i]);
+            let metrics: Vec<f64> = points.clone().map(|p| p.metric).collect();
+            BandPoint {
+                x: mean(points.map(|p| axis.of(p))).unwrap_or(0.0),
+                mean: mean(metrics.iter().copied()).unwrap_or(0.0),
+                min: metrics.iter().copied().fold(f64::INFINITY, f64::min),
+                max: metrics.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            }
+        })
+        .collect()
+}

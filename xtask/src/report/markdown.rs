@@ -1,0 +1,263 @@
+//! The Markdown text of the report (docs/reports.md explains each part).
+
+use std::fmt::Write;
+
+use isdet_eval::CostAxis;
+
+use super::aggregate::{AxisTarget, Comparison, Report, ToTarget, percent};
+use super::plot;
+
+/// The whole report. `plots` says whether the plots were drawn.
+pub fn render(report: &Report, plots: bool) -> String {
+    let mut out = String::from("# Run report\n\n");
+    let metric = &report.primary_metric;
+    let _ = writeln!(
+        out,
+        "{} groups of runs (method @ budget), compared on final {metric}. \
+         Intervals are 95% percentile-bootstrap intervals ({} resamples, seed {}).\n",
+        report.groups.len(),
+        report.resamples,
+        report.bootstrap_seed
+    );
+    final_table(&mut out, report);
+    target_table(&mut out, report);
+    comparison_table(&mut out, report);
+    if plots {
+        plot_section(&mut out, report);
+    }
+    leftovers(&mut out, report);
+    out
+}
+
+/// Escapes what would break a table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
+}
+
+fn metric(v: f64) -> String {
+    format!("{v:.4}")
+}
+
+fn count(v: f64) -> String {
+    format!("{v:.0}")
+}
+
+fn share(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |s| format!("{:.1}%", s * 100.0))
+}
+
+fn final_table(out: &mut String, report: &Report) {
+    let m = &report.primary_metric;
+    let _ = writeln!(out, "## Final {m}\n");
+    let _ = writeln!(
+        out,
+        "| method | budget | seeds | {m} mean ± std | 95% interval of the mean | steps | forward | backward | seconds | forward / backward | scoring time | sampling time |"
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for g in &report.groups {
+        let s = &g.final_metric;
+        let c = &g.mean_costs;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} ± {} | [{}, {}] | {} | {} | {} | {:.1} | {} | {} | {} |",
+            cell(&g.method),
+            percent(g.budget),
+            s.n,
+            metric(s.mean),
+            metric(s.std),
+            metric(s.low),
+            metric(s.high),
+            count(c.steps),
+            count(c.forward),
+            count(c.backward),
+            c.seconds,
+            g.forward_per_backward
+                .map_or_else(|| "–".into(), |r| format!("{r:.2}")),
+            share(g.scoring_share),
+            share(g.sampling_share),
+        );
+    }
+    out.push_str(
+        "\nCosts are means over seeds of the final counters. Scoring and sampling \
+         time are shares of the training time (evaluation excluded) at the last evaluation.\n\n",
+    );
+}
+
+fn target_table(out: &mut String, report: &Report) {
+    let m = &report.primary_metric;
+    let r = &report.reference;
+    let reference = format!("{} @ {}", cell(&r.method), percent(r.budget));
+    let _ = writeln!(out, "## Cost to reach the target\n");
+    let (Some(target), Some(ref_mean)) = (report.target, report.reference_final_mean) else {
+        let _ = writeln!(out, "No runs of the reference {reference}: no target.\n");
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "Target: {} × the mean final {m} of {reference} ({}) = **{}**. \
+         Speed-up = the reference's mean cost / the method's mean cost.\n",
+        report.target_fraction,
+        metric(ref_mean),
+        metric(target)
+    );
+    out.push_str("| method | budget | steps | backward passes | seconds | speed-up (steps) | speed-up (backward) | speed-up (seconds) |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for g in &report.groups {
+        let Some(t) = &g.to_target else { continue };
+        let costs: Vec<String> = ToTarget::AXES
+            .iter()
+            .map(|&a| target_cost(t.get(a), a))
+            .collect();
+        let speedups: Vec<String> = ToTarget::AXES
+            .iter()
+            .map(|&a| {
+                t.get(a)
+                    .speedup
+                    .map_or_else(|| "–".into(), |s| format!("{s:.2}×"))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            cell(&g.method),
+            percent(g.budget),
+            costs.join(" | "),
+            speedups.join(" | ")
+        );
+    }
+    out.push_str(
+        "\n\"not reached (k/n)\": k of the n seeds never reached the target, so no mean is given.\n\n",
+    );
+}
+
+fn target_cost(t: &AxisTarget, axis: CostAxis) -> String {
+    match t.mean {
+        Some(v) if axis == CostAxis::Seconds => format!("{v:.1}"),
+        Some(v) => count(v),
+        None => format!("not reached ({}/{})", t.n - t.reached, t.n),
+    }
+}
+
+fn comparison_table(out: &mut String, report: &Report) {
+    let m = &report.primary_metric;
+    let base = cell(&report.reference.method);
+    let _ = writeln!(out, "## Against {base} at the same budget\n");
+    if report.comparisons.is_empty() {
+        let _ = writeln!(
+            out,
+            "No method has {base} runs at its budget to compare with.\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Paired by seed. Δ = method − {base}; P(better) = share of bootstrap resamples \
+         with Δ > 0. Mean {m} over steps = area under {m} against steps divided by the span, \
+         both curves cut at the shortest paired run.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| method | budget | paired seeds | Δ final {m} | 95% interval | P(better) | mean {m} over steps (method / {base}) | up to step | Δ mean over steps | 95% interval | P(better) |"
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for c in &report.comparisons {
+        let _ = writeln!(out, "{}", comparison_row(c));
+    }
+    out.push('\n');
+}
+
+fn comparison_row(c: &Comparison) -> String {
+    let f = &c.final_metric;
+    let area = c.mean_metric_over_steps.as_ref().map_or_else(
+        || "– | – | – | – | –".to_string(),
+        |a| {
+            format!(
+                "{} / {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {:.3}",
+                metric(a.method),
+                metric(a.baseline),
+                count(a.up_to),
+                a.paired.mean_difference,
+                a.paired.low,
+                a.paired.high,
+                a.paired.prob_a_better
+            )
+        },
+    );
+    format!(
+        "| {} | {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {:.3} | {} |",
+        cell(&c.method),
+        percent(c.budget),
+        c.seeds.len(),
+        f.mean_difference,
+        f.low,
+        f.high,
+        f.prob_a_better,
+        area
+    )
+}
+
+fn plot_section(out: &mut String, report: &Report) {
+    let m = &report.primary_metric;
+    out.push_str("## Curves\n\n");
+    out.push_str(
+        "Each line is the mean over a group's seeds at each evaluation; the shaded band \
+         spans the lowest to the highest seed (min–max).\n\n",
+    );
+    for axis in plot::AXES {
+        let _ = writeln!(
+            out,
+            "![{m} against {}](plots/{})\n",
+            axis.label(),
+            plot::file_name(axis)
+        );
+    }
+}
+
+fn leftovers(out: &mut String, report: &Report) {
+    if !report.unfinished.is_empty() {
+        out.push_str("## Unfinished runs\n\nNo `summary.json` yet; not in the tables.\n\n");
+        for u in &report.unfinished {
+            let progress = u.last_step.map_or_else(
+                || "no evaluation logged".to_string(),
+                |s| format!("{} evaluations, last at step {}", u.evaluations, count(s)),
+            );
+            let _ = writeln!(out, "- `{}`: {progress}", u.dir);
+        }
+        out.push('\n');
+    }
+    if !report.skipped.is_empty() {
+        out.push_str("## Skipped runs\n\nLeft out because a file is unreadable or malformed.\n\n");
+        for s in &report.skipped {
+            let _ = writeln!(out, "- `{}`: {}", s.path, s.reason);
+        }
+        out.push('\n');
+    }
+    if !report.notes.is_empty() {
+        out.push_str("## Notes\n\n");
+        for n in &report.notes {
+            let _ = writeln!(out, "- {n}");
+        }
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_cost_says_how_many_seeds_missed() {
+        let t = AxisTarget {
+            n: 3,
+            reached: 1,
+            mean: None,
+            speedup: None,
+        };
+        assert_eq!(target_cost(&t, CostAxis::Steps), "not reached (2/3)");
+    }
+
+    #[test]
+    fn cells_escape_pipes() {
+        assert_eq!(cell("a|b"), "a\\|b");
+    }
+}

@@ -1,0 +1,187 @@
+//! PNG plots of the metric against a cost, one mean line per group with a
+//! min–max band over its seeds.
+//!
+//! Text is drawn with DejaVu Sans embedded in the binary (plotters'
+//! `ab_glyph` backend), so the plots render the same on a machine without
+//! any system font.
+
+use std::path::Path;
+
+use anyhow::Context;
+use image::ImageEncoder;
+use isdet_eval::CostAxis;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use super::aggregate::{BandPoint, Group, band};
+use super::write_atomic;
+
+/// DejaVu Sans; its licence is xtask/assets/fonts/LICENSE-DejaVu.txt.
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Plot size in pixels.
+const SIZE: (u32, u32) = (1000, 640);
+
+/// The axes plotted, each into its own file.
+pub const AXES: [CostAxis; 3] = [CostAxis::Steps, CostAxis::Backward, CostAxis::Seconds];
+
+/// Line colours: Tableau 10, distinguishable and colour-blind tolerant.
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The file name of the plot against `axis`, relative to `plots/`.
+pub fn file_name(axis: CostAxis) -> String {
+    let name = match axis {
+        CostAxis::Steps => "steps",
+        CostAxis::Backward => "backward",
+        CostAxis::Forward => "forward",
+        CostAxis::Images => "images",
+        CostAxis::Seconds => "seconds",
+    };
+    format!("metric_vs_{name}.png")
+}
+
+/// Draws every plot of [`AXES`] into `dir` (created if missing).
+pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> anyhow::Result<()> {
+    register_font("sans-serif", FontStyle::Normal, FONT)
+        .map_err(|_| anyhow::anyhow!("the embedded font does not parse"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for axis in AXES {
+        let png =
+            render(groups, axis, metric).with_context(|| format!("drawing {}", file_name(axis)))?;
+        write_atomic(&dir.join(file_name(axis)), &png)?;
+    }
+    Ok(())
+}
+
+/// Renders one plot and encodes it as PNG in memory.
+fn render(groups: &[Group], axis: CostAxis, metric: &str) -> anyhow::Result<Vec<u8>> {
+    let bands: Vec<(String, Vec<BandPoint>)> =
+        groups.iter().map(|g| (g.label(), band(g, axis))).collect();
+    let (w, h) = SIZE;
+    let mut pixels = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+        draw(&root, &bands, axis, metric).map_err(|e| anyhow::anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&pixels, w, h, image::ExtendedColorType::Rgb8)
+        .context("encoding PNG")?;
+    Ok(png)
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    bands: &[(String, Vec<BandPoint>)],
+    axis: CostAxis,
+    metric: &str,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let (x_range, y_range) = ranges(bands);
+    let mut chart = ChartBuilder::on(root)
+        .caption(
+            format!("{metric} against {}", axis.label()),
+            ("sans-serif", 26),
+        )
+        .margin(16)
+        .margin_right(36)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x_range, y_range)?;
+    chart
+        .configure_mesh()
+        .x_desc(axis.label())
+        .x_label_formatter(&tick)
+        .y_desc(metric)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    for (k, (label, points)) in bands.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        // The band is one polygon: up along the highest seed, back along the
+        // lowest.
+        let outline: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (p.x, p.max))
+            .chain(points.iter().rev().map(|p| (p.x, p.min)))
+            .collect();
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline,
+            colour.mix(0.2).filled(),
+        )))?;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|p| (p.x, p.mean)),
+                colour.stroke_width(2),
+            ))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
+
+/// A tick label without the noise of a default float format: whole numbers
+/// as integers (`1000`, not `1000.0`), others to at most three decimals.
+fn tick(v: &f64) -> String {
+    if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').to_string()
+    }
+}
+
+/// The plotted ranges: every band fits, with a little room above and
+/// below, and an empty or flat range is widened so the chart can be drawn.
+fn ranges(bands: &[(String, Vec<BandPoint>)]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let points = bands.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for p in points {
+        x0 = x0.min(p.x);
+        x1 = x1.max(p.x);
+        y0 = y0.min(p.min);
+        y1 = y1.max(p.max);
+    }
+    let widen = |lo: f64, hi: f64| {
+        if !(lo.is_finite() && hi.is_finite()) {
+            (0.0, 1.0)
+        } else if hi - lo < 1e-12 {
+            (lo - 0.5, hi + 0.5)
+        } else {
+            (lo, hi)
+        }
+    };
+    let (x0, x1) = widen(x0, x1);
+    let (y0, y1) = widen(y0, y1);
+    let pad = (y1 - y0) * 0.05;
+    (x0..x1, (y0 - pad)..(y1 + pad))
+}
