@@ -286,14 +286,10 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> anyhow::Result<(Report,
         .position(|g| opts.reference.matches(&g.method, g.budget));
     let reference_final_mean = reference.map(|i| reports[i].final_metric.mean);
     let target = reference_final_mean.map(|m| m * opts.target_fraction);
+    // Without a reference there is no target; the report says so in place
+    // of the table, and the JSON has `reference_found: false`.
     if let Some(target) = target {
         fill_to_target(&groups, &mut reports, target, reference);
-    } else {
-        notes.push(format!(
-            "No runs of the reference {}@{}: no cost-to-target table.",
-            opts.reference.method,
-            percent(opts.reference.budget)
-        ));
     }
     let comparisons = compare_all(&groups, opts, &mut notes);
     notes.extend(uneven_curve_notes(&groups));
@@ -620,4 +616,30 @@ pub fn band(g: &Group, axis: CostAxis) -> Vec<BandPoint> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_keys_parse_fractions_and_percentages() {
+        let key: GroupKey = "uniform@1.0".parse().unwrap();
+        assert!(key.matches("uniform", 1.0));
+        let key: GroupKey = "uniform@30%".parse().unwrap();
+        assert!(key.matches("uniform", 0.3));
+        // The last `@` separates the budget, so a method may contain one.
+        let key: GroupKey = "a@b@0.5".parse().unwrap();
+        assert_eq!((key.method.as_str(), key.budget), ("a@b", 0.5));
+        for bad in ["uniform", "@0.3", "uniform@", "uniform@x", "uniform@-1"] {
+            assert!(bad.parse::<GroupKey>().is_err(), "{bad} parsed");
+        }
+    }
+
+    #[test]
+    fn percentages_drop_needless_decimals() {
+        assert_eq!(percent(1.0), "100%");
+        assert_eq!(percent(0.3), "30%");
+        assert_eq!(percent(0.125), "12.5%");
+    }
 }

@@ -19,11 +19,15 @@ pub fn render(report: &Report, plots: bool) -> String {
         report.resamples,
         report.bootstrap_seed
     );
-    final_table(&mut out, report);
-    target_table(&mut out, report);
-    comparison_table(&mut out, report);
-    if plots {
-        plot_section(&mut out, report);
+    if report.groups.is_empty() {
+        out.push_str("No finished runs yet.\n\n");
+    } else {
+        final_table(&mut out, report);
+        target_table(&mut out, report);
+        comparison_table(&mut out, report);
+        if plots {
+            plot_section(&mut out, report);
+        }
     }
     leftovers(&mut out, report);
     out
