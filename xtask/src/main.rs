@@ -3,6 +3,8 @@
 mod bench;
 mod data;
 mod npm;
+mod report;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -26,13 +28,30 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// Train one run from a configuration file (resumes an unfinished run
+    /// in the same directory; a finished one is reported, not rerun).
+    Train(train::TrainArgs),
+    /// Score a COCO results file against a ground-truth file (the 12
+    /// statistics pycocotools prints).
+    Eval(train::EvalArgs),
+    /// Run a grid of methods × budgets × seeds from a specification,
+    /// skipping finished runs and resuming unfinished ones.
+    Sweep(train::SweepArgs),
+    /// Write a Markdown report with tables and plots comparing the runs under DIR.
+    Report(report::ReportArgs),
 }
 
 fn main() -> std::process::ExitCode {
+    // Logs go to stderr at the level RUST_LOG sets (warnings by default).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Data { command } => data::run(command),
         Command::Bench { command } => bench::run(command),
+        Command::Train(args) => train::train(args),
+        Command::Eval(args) => train::eval(args),
+        Command::Sweep(args) => train::sweep(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

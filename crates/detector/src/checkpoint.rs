@@ -88,3 +88,27 @@ pub fn load_weights(params: &ParamStore, weights: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes named tensors (e.g. optimiser state) as safetensors, atomically.
+pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()> {
+    let cpu: HashMap<String, Tensor> = tensors
+        .iter()
+        .map(|(n, t)| t.to_device(&Device::Cpu).map(|t| (n.clone(), t)))
+        .collect::<candle_core::Result<_>>()?;
+    let bytes = safetensors::serialize(&cpu, None).map_err(|e| DetectorError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// Reads named tensors written by [`save_tensors`] onto `device`.
+pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    let bytes = std::fs::read(path).map_err(io(path))?;
+    candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+        DetectorError::Checkpoint {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }
+    })
+}

@@ -2,8 +2,10 @@
 //! decay that skips norm and bias parameters; AdamW; gradient clipping by
 //! global norm; linear warm-up.
 
-use candle_core::Tensor;
+use std::collections::HashMap;
+
 use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor};
 
 use crate::error::{DetectorError, Result};
 use crate::params::{Param, ParamKind};
@@ -17,6 +19,54 @@ pub trait Optimizer {
     fn learning_rate(&self) -> f64;
     /// Sets the learning rate (schedules call this every step).
     fn set_learning_rate(&mut self, lr: f64);
+    /// The optimiser's state (momentum buffers, moments, step count) as
+    /// named tensors, so that a resumed run continues exactly.
+    fn state(&self) -> Result<HashMap<String, Tensor>>;
+    /// Restores a state written by [`Optimizer::state`] of an optimiser of
+    /// the same kind over the same parameters. A tensor of another shape is
+    /// an error naming it and both shapes.
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+}
+
+/// `buffers[i]` of `params[i]`, named `{prefix}.{param name}`.
+fn named_buffers(
+    prefix: &str,
+    params: &[Param],
+    buffers: &[Option<Tensor>],
+    out: &mut HashMap<String, Tensor>,
+) {
+    for (p, b) in params.iter().zip(buffers) {
+        if let Some(b) = b {
+            out.insert(format!("{prefix}.{}", p.name), b.clone());
+        }
+    }
+}
+
+/// Reads the buffers named `{prefix}.{param name}` back; missing ones stay
+/// empty (the parameter had no gradient yet).
+fn restore_buffers(
+    prefix: &str,
+    params: &[Param],
+    buffers: &mut [Option<Tensor>],
+    state: &HashMap<String, Tensor>,
+) -> Result<()> {
+    for (p, b) in params.iter().zip(buffers.iter_mut()) {
+        let name = format!("{prefix}.{}", p.name);
+        *b = match state.get(&name) {
+            Some(t) if t.dims() == p.var.dims() => {
+                Some(t.to_device(p.var.device())?.to_dtype(p.var.dtype())?)
+            }
+            Some(t) => {
+                return Err(DetectorError::Config(format!(
+                    "optimiser state {name} has shape {:?} but the parameter has {:?}",
+                    t.dims(),
+                    p.var.dims()
+                )));
+            }
+            None => None,
+        };
+    }
+    Ok(())
 }
 
 fn decays(p: &Param) -> bool {
@@ -105,6 +155,16 @@ impl Optimizer for Sgd {
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
     }
+
+    fn state(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        named_buffers("velocity", &self.params, &self.velocity, &mut out);
+        Ok(out)
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        restore_buffers("velocity", &self.params, &mut self.velocity, state)
+    }
 }
 
 /// AdamW (Loshchilov & Hutter 2019): decoupled weight decay on weights only.
@@ -182,6 +242,30 @@ impl Optimizer for AdamW {
 
     fn set_learning_rate(&mut self, lr: f64) {
         self.lr = lr;
+    }
+
+    fn state(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        named_buffers("m", &self.params, &self.m, &mut out);
+        named_buffers("v", &self.params, &self.v, &mut out);
+        out.insert(
+            "t".into(),
+            Tensor::new(&[i64::from(self.t)], &Device::Cpu)?,
+        );
+        Ok(out)
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        restore_buffers("m", &self.params, &mut self.m, state)?;
+        restore_buffers("v", &self.params, &mut self.v, state)?;
+        let t = match state.get("t") {
+            Some(t) => t.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?,
+            None => vec![0],
+        };
+        self.t = t.first().copied().unwrap_or(0).try_into().map_err(|_| {
+            DetectorError::Config(format!("optimiser state t = {t:?} is out of range"))
+        })?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,402 @@
+//! Run configurations: one JSON or TOML file, command-line overrides, and
+//! defaults for everything left out.
+
+use std::path::{Path, PathBuf};
+
+use isdet_heuristics::{Aggregation, Heuristic, LossPart, ScoringConfig};
+use isdet_sampler::StrategyConfig;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Result, TrainerError, io_err};
+
+/// Everything that defines one run. Two runs with equal configurations on
+/// the same machine produce the same numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// The label reports group runs by (e.g. `uniform`, `uncertainty`).
+    pub method: String,
+    /// What is trained.
+    pub task: Task,
+    /// The data.
+    pub data: DataConfig,
+    /// The model.
+    pub model: ModelConfig,
+    /// How samples are chosen (the sampler's strategy and its parameters).
+    pub strategy: StrategyConfig,
+    /// How each training sample is scored from the forward pass.
+    pub heuristic: Heuristic,
+    /// How per-location values become one image score (detection).
+    pub aggregation: Aggregation,
+    /// The fraction of the reference schedule's optimiser steps to spend,
+    /// in (0, 1].
+    pub budget: f64,
+    /// The reference schedule's length in epochs (at budget 1).
+    pub epochs: u32,
+    /// Images per optimiser step.
+    pub batch_size: usize,
+    /// The learning-rate schedule.
+    pub lr: LrConfig,
+    /// The optimiser.
+    pub optimizer: OptimizerConfig,
+    /// Training augmentation.
+    pub augment: AugmentConfig,
+    /// Evaluation cadence and size.
+    pub eval: EvalConfig,
+    /// Optimiser steps between checkpoints (evaluations checkpoint too).
+    pub checkpoint_every: u64,
+    /// Gradient clipping by global norm (none when absent).
+    pub grad_clip: Option<f64>,
+    /// What a NaN or infinite loss does.
+    pub on_nonfinite: NonFinitePolicy,
+    /// The run seed: weights, sampling and augmentation derive from it.
+    pub seed: u64,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Faults injected on purpose, for testing the error paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultInjection>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            method: "uniform".into(),
+            task: Task::Detection,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            strategy: StrategyConfig::Uniform,
+            heuristic: Heuristic::Loss {
+                part: LossPart::Total,
+            },
+            aggregation: Aggregation::default(),
+            budget: 1.0,
+            epochs: 8,
+            batch_size: 16,
+            lr: LrConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            augment: AugmentConfig::Train,
+            eval: EvalConfig::default(),
+            checkpoint_every: 100,
+            grad_clip: Some(10.0),
+            on_nonfinite: NonFinitePolicy::Stop,
+            seed: 0,
+            device: "cpu".into(),
+            fault: None,
+        }
+    }
+}
+
+/// What is trained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Object detection with the FCOS-style detector, scored by COCO AP.
+    Detection,
+}
+
+/// Where the data comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum DataConfig {
+    /// The embedded procedural shapes scenes (no download). The validation
+    /// scenes use the seed `isdet_data::seed::key(&[seed, 1])`, exactly as
+    /// `cargo xtask data synth` exports them.
+    Synth {
+        /// Training scenes.
+        train: usize,
+        /// Validation scenes.
+        val: usize,
+        /// Side of each scene in pixels.
+        size: usize,
+        /// The dataset seed.
+        seed: u64,
+    },
+    /// A COCO detection dataset on disk (e.g. `cargo xtask data mnist-det`).
+    Coco {
+        /// The training annotation file.
+        train_json: PathBuf,
+        /// The training images folder.
+        train_images: PathBuf,
+        /// The validation annotation file.
+        val_json: PathBuf,
+        /// The validation images folder.
+        val_images: PathBuf,
+    },
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        DataConfig::Synth {
+            train: 2048,
+            val: 256,
+            size: 96,
+            seed: 0,
+        }
+    }
+}
+
+/// The detector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `tiny` (CPU default) or `small`.
+    pub preset: String,
+    /// Side of the square model input, a multiple of 32.
+    pub input_size: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig {
+            preset: "tiny".into(),
+            input_size: 96,
+        }
+    }
+}
+
+/// The learning-rate schedule: a warm-up, then a decay stretched or shrunk
+/// to end exactly at the budget's last optimiser step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LrConfig {
+    /// The peak learning rate.
+    pub base: f64,
+    /// The shape of the decay.
+    pub schedule: LrSchedule,
+    /// Warm-up steps (linear from `warmup_start · base`).
+    pub warmup_steps: u64,
+    /// Where warm-up starts, as a fraction of `base`.
+    pub warmup_start: f64,
+    /// The learning rate at the budget's end, as a fraction of `base`.
+    pub final_fraction: f64,
+    /// Step schedule: where the rate drops, as fractions of the budget.
+    pub milestones: Vec<f64>,
+    /// Step schedule: the factor of each drop.
+    pub gamma: f64,
+}
+
+impl Default for LrConfig {
+    fn default() -> Self {
+        LrConfig {
+            base: 3e-3,
+            schedule: LrSchedule::Linear,
+            warmup_steps: 50,
+            warmup_start: 0.1,
+            final_fraction: 0.0,
+            milestones: vec![2.0 / 3.0, 8.0 / 9.0],
+            gamma: 0.1,
+        }
+    }
+}
+
+/// The shape of the learning-rate decay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LrSchedule {
+    /// Linear decay per step to `final_fraction · base` at the budget's end
+    /// (Arazo et al.'s budget-aware schedule; the default).
+    Linear,
+    /// Half-cosine decay to `final_fraction · base`.
+    Cosine,
+    /// Drops by `gamma` at each milestone.
+    Step,
+    /// No decay.
+    Constant,
+}
+
+/// The optimiser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// SGD with momentum (weight decay skips norm and bias parameters).
+    Sgd {
+        /// Momentum.
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+        /// Weight decay.
+        weight_decay: f64,
+    },
+    /// AdamW (decoupled weight decay on weights only).
+    Adamw {
+        /// Weight decay.
+        weight_decay: f64,
+    },
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig::Adamw {
+            weight_decay: 1e-4,
+        }
+    }
+}
+
+/// Training augmentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AugmentConfig {
+    /// The default detection recipe: flip, scale and colour jitter, mosaic.
+    Train,
+    /// Flip and colour jitter only (no scale jitter, no mosaic).
+    Light,
+    /// Letterbox only.
+    None,
+}
+
+/// Evaluation cadence and size.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Optimiser steps between evaluations (and one at step 0 and at the
+    /// end).
+    pub every: u64,
+    /// Images per evaluation batch.
+    pub batch_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        EvalConfig {
+            every: 100,
+            batch_size: 32,
+        }
+    }
+}
+
+/// What a NaN or infinite loss does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NonFinitePolicy {
+    /// Stop with an error naming the step and the batch's sample ids.
+    Stop,
+    /// Skip the batch (no backward, no score recorded) and count it.
+    Skip,
+}
+
+/// Faults injected on purpose, to test what a run does with them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultInjection {
+    /// Make the loss NaN at these sampler steps.
+    #[serde(default)]
+    pub nan_loss_at_steps: Vec<u64>,
+}
+
+impl RunConfig {
+    /// Reads a configuration file (`.json` or `.toml`) and applies
+    /// `overrides` (`path.to.field=value`, the value read as JSON where it
+    /// parses, else as a string).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        let malformed = |message: String| TrainerError::Malformed {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value: Value = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => {
+                let t: toml::Value = toml::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+                serde_json::to_value(t).map_err(|e| malformed(e.to_string()))?
+            }
+            _ => serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?,
+        };
+        Self::from_value(value, overrides).map_err(|e| match e {
+            TrainerError::Config(m) => malformed(m),
+            other => other,
+        })
+    }
+
+    /// The configuration from a JSON value and `overrides`.
+    pub fn from_value(mut value: Value, overrides: &[String]) -> Result<Self> {
+        for o in overrides {
+            apply_override(&mut value, o)?;
+        }
+        let config: RunConfig =
+            serde_json::from_value(value).map_err(|e| TrainerError::Config(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: String| Err(TrainerError::Config(format!("{field}: {why}")));
+        if !(self.budget > 0.0 && self.budget <= 1.0) {
+            return bad("budget", format!("{} is not in (0, 1]", self.budget));
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1".into());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1".into());
+        }
+        if self.model.input_size == 0 || !self.model.input_size.is_multiple_of(32) {
+            return bad(
+                "model.input_size",
+                format!("{} is not a positive multiple of 32", self.model.input_size),
+            );
+        }
+        if !(self.lr.base.is_finite() && self.lr.base >= 0.0) {
+            return bad("lr.base", format!("{} is not a finite rate >= 0", self.lr.base));
+        }
+        if !(0.0..=1.0).contains(&self.lr.final_fraction) {
+            return bad("lr.final_fraction", "must be in [0, 1]".into());
+        }
+        if self.eval.every == 0 || self.eval.batch_size == 0 {
+            return bad("eval", "every and batch_size must be at least 1".into());
+        }
+        if self.checkpoint_every == 0 {
+            return bad("checkpoint_every", "must be at least 1".into());
+        }
+        if let Some(c) = self.grad_clip
+            && !(c > 0.0 && c.is_finite())
+        {
+            return bad("grad_clip", format!("{c} is not a positive norm"));
+        }
+        if let DataConfig::Synth { train, val, size, .. } = &self.data
+            && (*train == 0 || *val == 0 || *size < 16)
+        {
+            return bad("data", "synth needs train, val >= 1 and size >= 16".into());
+        }
+        self.strategy.build()?;
+        self.scoring().validate()?;
+        Ok(())
+    }
+
+    /// The heuristic with its aggregation.
+    pub fn scoring(&self) -> ScoringConfig {
+        ScoringConfig {
+            heuristic: self.heuristic,
+            aggregation: self.aggregation,
+        }
+    }
+
+    /// The configuration as pretty JSON (what `config.json` holds).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Sets `path.to.field` in `value` to the override's value, creating
+/// objects on the way.
+fn apply_override(value: &mut Value, assignment: &str) -> Result<()> {
+    let (path, raw) = assignment.split_once('=').ok_or_else(|| {
+        TrainerError::Config(format!("override {assignment:?} is not path=value"))
+    })?;
+    let new: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+    let mut at = value;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (k, part) in parts.iter().enumerate() {
+        if !at.is_object() {
+            *at = Value::Object(Default::default());
+        }
+        let map = at.as_object_mut().expect("made an object above");
+        if k + 1 == parts.len() {
+            map.insert(part.to_string(), new);
+            return Ok(());
+        }
+        at = map.entry(part.to_string()).or_insert(Value::Null);
+    }
+    Err(TrainerError::Config(format!("override {assignment:?} has an empty path")))
+}

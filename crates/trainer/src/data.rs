@@ -1,0 +1,91 @@
+//! Opening a run's data: training and validation sets, and the COCO ground
+//! truth the validation metrics are scored against.
+
+use std::sync::Arc;
+
+use isdet_data::{
+    CocoDataset, CocoOptions, Dataset, DetectionSample, SynthConfig, SynthDataset,
+};
+use isdet_eval::{GroundTruth, GtImage};
+
+use crate::config::DataConfig;
+use crate::error::{Result, TrainerError};
+
+/// A detection dataset shared between the loop and its loaders.
+pub type DetectionSet = Arc<dyn Dataset<Sample = DetectionSample>>;
+
+/// The training and validation sets of `config`.
+pub fn open(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
+    Ok(match config {
+        DataConfig::Synth {
+            train,
+            val,
+            size,
+            seed,
+        } => {
+            let make = |len: usize, seed: u64| -> Result<DetectionSet> {
+                Ok(Arc::new(SynthDataset::new(SynthConfig {
+                    seed,
+                    len,
+                    size: *size,
+                    ..SynthConfig::default()
+                })?))
+            };
+            (
+                make(*train, *seed)?,
+                make(*val, isdet_data::seed::key(&[*seed, 1]))?,
+            )
+        }
+        DataConfig::Coco {
+            train_json,
+            train_images,
+            val_json,
+            val_images,
+        } => {
+            let open = |json, images| -> Result<DetectionSet> {
+                Ok(Arc::new(CocoDataset::open(
+                    json,
+                    images,
+                    CocoOptions::default(),
+                )?))
+            };
+            let (train, val) = (open(train_json, train_images)?, open(val_json, val_images)?);
+            if train.class_names() != val.class_names() {
+                return Err(TrainerError::Config(format!(
+                    "data: {} and {} have different categories",
+                    train_json.display(),
+                    val_json.display()
+                )));
+            }
+            (train, val)
+        }
+    })
+}
+
+/// The COCO ground truth of `val`, in original image pixels, with the
+/// dataset's category ids.
+pub fn ground_truth(val: &DetectionSet) -> Result<GroundTruth> {
+    let classes = val.class_names();
+    let mut gt = GroundTruth::new(
+        classes
+            .category_ids()
+            .iter()
+            .copied()
+            .zip(classes.names().iter().cloned()),
+    );
+    for i in 0..val.len() {
+        let s = val.get(i)?;
+        let image = GtImage {
+            id: s.image_id,
+            width: s.image.width as u32,
+            height: s.image.height as u32,
+            file_name: format!("{}", s.image_id),
+        };
+        let boxes = s.annotations.iter().map(|a| {
+            let category = classes.category_of(a.class).unwrap_or(0);
+            (category, a.bbox.to_xywh(), a.crowd)
+        });
+        gt.add_image(image, boxes)?;
+    }
+    Ok(gt)
+}

@@ -1,0 +1,48 @@
+//! # isdet-trainer
+//!
+//! The budgeted training loop of isdet. One run is one [`RunConfig`] (a
+//! JSON or TOML file plus overrides): task, data, model, sampling strategy,
+//! heuristic, budget, schedule, optimiser, augmentation, evaluation, seed
+//! and device. [`train`] runs it in a run directory:
+//!
+//! plan (sampler) → load (data) → forward with per-sample losses (detector)
+//! → one score per sample from the same pass (heuristics) → record in the
+//! score table → weighted backward → optimiser step → budget-aware learning
+//! rate → periodic COCO evaluation (eval),
+//!
+//! with wall-clock split into data, forward, backward, scoring, sampling and
+//! evaluation, every forward and backward pass counted, checkpoints that a
+//! killed run resumes from exactly, and `summary.json` /
+//! `predictions.json` / `val_annotations.json` that anyone can rescore with
+//! pycocotools. The files are described in `docs/run-directory.md`.
+//!
+//! ```no_run
+//! use isdet_trainer::{RunConfig, RunOutcome, TrainOptions, train};
+//!
+//! let config = RunConfig::load("specs/synth-uniform.toml".as_ref(), &["budget=0.3".into()])?;
+//! match train(&config, "runs/uniform-30".as_ref(), &TrainOptions::default())? {
+//!     RunOutcome::Finished(summary) | RunOutcome::AlreadyFinished(summary) => {
+//!         println!("AP {}", summary.metrics["AP"]);
+//!     }
+//!     RunOutcome::Stopped { step } => println!("stopped at step {step}"),
+//! }
+//! # Ok::<(), isdet_trainer::TrainerError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod data;
+mod error;
+mod journal;
+mod lr;
+mod records;
+mod run;
+
+pub use config::{
+    AugmentConfig, DataConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule, ModelConfig,
+    NonFinitePolicy, OptimizerConfig, RunConfig, Task,
+};
+pub use error::{Result, TrainerError};
+pub use lr::learning_rate;
+pub use records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+pub use run::{RunOutcome, TrainOptions, device, train};

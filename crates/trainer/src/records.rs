@@ -1,0 +1,131 @@
+//! What a run writes: evaluation records, the checkpoint state and the
+//! summary (the formats of docs/run-directory.md).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Cumulative wall-clock seconds per phase of training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTimes {
+    /// Loading, augmenting and collating batches, and assigning targets.
+    pub data: f64,
+    /// Forward passes and losses (training and scoring-only).
+    pub forward: f64,
+    /// Backward passes and optimiser steps.
+    pub backward: f64,
+    /// Turning outputs into importance scores.
+    pub scoring: f64,
+    /// Planning, recording scores and journaling.
+    pub sampling: f64,
+    /// Evaluation on the validation set.
+    pub eval: f64,
+}
+
+impl PhaseTimes {
+    /// Seconds spent training: every phase but evaluation.
+    pub fn training(&self) -> f64 {
+        self.data + self.forward + self.backward + self.scoring + self.sampling
+    }
+}
+
+/// One line of `metrics.jsonl`: an evaluation and every cost counter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricsRecord {
+    /// Optimiser steps taken.
+    pub step: u64,
+    /// Plans handed out by the sampler.
+    pub sampler_step: u64,
+    /// The epoch of the schedule the run is in.
+    pub epoch: u64,
+    /// Per-sample forward passes so far (training and scoring-only).
+    pub forward: u64,
+    /// Per-sample backward passes so far.
+    pub backward: u64,
+    /// Images loaded so far.
+    pub images: u64,
+    /// Seconds of training so far (evaluation excluded).
+    pub seconds: f64,
+    /// The learning rate of the last step.
+    pub lr: f64,
+    /// Mean training objective since the previous evaluation (absent when
+    /// no step was taken, as at step 0).
+    pub train_loss: Option<f64>,
+    /// Batches skipped for a non-finite loss so far.
+    pub skipped_batches: u64,
+    /// The metrics (`AP`, `AP50`, … and `AP/<class>`).
+    pub metrics: BTreeMap<String, f64>,
+    /// Cumulative seconds per phase.
+    pub time: PhaseTimes,
+}
+
+/// `checkpoint/state.json`: everything besides weights and optimiser state
+/// that a resumed run needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// Plans handed out.
+    pub sampler_steps: u64,
+    /// Optimiser steps taken.
+    pub optimiser_steps: u64,
+    /// Bytes of `journal.bin` at the checkpoint.
+    pub journal_len: u64,
+    /// Bytes of `metrics.jsonl` at the checkpoint.
+    pub metrics_len: u64,
+    /// Phase times at the checkpoint.
+    pub time: PhaseTimes,
+    /// Sum of training objectives since the last evaluation.
+    pub loss_sum: f64,
+    /// Steps in that sum.
+    pub loss_count: u64,
+    /// Batches skipped so far.
+    pub skipped_batches: u64,
+    /// Optimiser step of the last evaluation.
+    pub last_eval_step: Option<u64>,
+    /// The learning rate of the last step.
+    pub lr: f64,
+    /// The weights file in `checkpoint/`.
+    pub weights: String,
+    /// The optimiser-state file in `checkpoint/`.
+    pub optimizer: String,
+}
+
+/// `summary.json`: the final metrics and costs of a finished run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The run's label.
+    pub method: String,
+    /// The sampler strategy's name.
+    pub strategy: String,
+    /// The heuristic, as configured.
+    pub heuristic: String,
+    /// The budget fraction.
+    pub budget: f64,
+    /// The run seed.
+    pub seed: u64,
+    /// `detection`.
+    pub task: String,
+    /// The metric reports compare (`AP`).
+    pub primary_metric: String,
+    /// The final metrics, under their names (`AP`, `AP50`, …).
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, f64>,
+    /// The COCO ground-truth file the metrics were scored against.
+    pub val_annotations: PathBuf,
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Plans handed out.
+    pub sampler_steps: u64,
+    /// Per-sample forward passes.
+    pub forward: u64,
+    /// Per-sample backward passes.
+    pub backward: u64,
+    /// Images loaded.
+    pub images: u64,
+    /// Seconds of training (evaluation excluded).
+    pub seconds: f64,
+    /// Seconds of evaluation.
+    pub eval_seconds: f64,
+    /// Batches skipped for a non-finite loss.
+    pub skipped_batches: u64,
+}

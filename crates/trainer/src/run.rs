@@ -1,0 +1,762 @@
+//! One run: the budgeted training loop of DESIGN.md, with evaluation,
+//! checkpoints, resume and the run directory.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use isdet_data::{BatchRequest, DetAugment, DetTarget, DetectionPipeline, collate};
+use isdet_detector::checkpoint::{load_tensors, load_weights, save, save_tensors};
+use isdet_detector::{
+    AdamW, DecodeConfig, Fcos, FcosConfig, LossOutput, Optimizer, Sgd, assign, clip_grad_norm,
+    decode, fcos_loss, to_coco_results,
+};
+use isdet_eval::{BoxMetrics, DetectionResult, GroundTruth, write_json_atomic, write_results};
+use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
+use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, Strategy};
+
+use crate::config::{AugmentConfig, NonFinitePolicy, OptimizerConfig, RunConfig};
+use crate::data::{self, DetectionSet};
+use crate::error::{Result, TrainerError, io_err};
+use crate::journal::Journal;
+use crate::lr::learning_rate;
+use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+
+/// How a run is driven (not part of its configuration: these change
+/// nothing it computes).
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    /// Draw a progress bar on the terminal.
+    pub progress: bool,
+    /// When set (e.g. by Ctrl-C), the run checkpoints after the current
+    /// step and returns [`RunOutcome::Stopped`].
+    pub stop: Option<Arc<AtomicBool>>,
+}
+
+/// How a call to [`train`] ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunOutcome {
+    /// The budget is spent; the summary is written.
+    Finished(Summary),
+    /// The directory already held a finished run of this configuration.
+    AlreadyFinished(Summary),
+    /// Stopped on request after checkpointing at this optimiser step.
+    Stopped {
+        /// Optimiser steps taken.
+        step: u64,
+    },
+}
+
+/// The files of a run directory.
+struct RunFiles {
+    dir: PathBuf,
+}
+
+impl RunFiles {
+    fn config(&self) -> PathBuf {
+        self.dir.join("config.json")
+    }
+    fn metrics(&self) -> PathBuf {
+        self.dir.join("metrics.jsonl")
+    }
+    fn journal(&self) -> PathBuf {
+        self.dir.join("journal.bin")
+    }
+    fn checkpoint_dir(&self) -> PathBuf {
+        self.dir.join("checkpoint")
+    }
+    fn state(&self) -> PathBuf {
+        self.checkpoint_dir().join("state.json")
+    }
+    fn summary(&self) -> PathBuf {
+        self.dir.join("summary.json")
+    }
+    fn val_annotations(&self) -> PathBuf {
+        self.dir.join("val_annotations.json")
+    }
+}
+
+/// Trains `config` in run directory `dir`: starts it, resumes it from its
+/// last checkpoint, or, when it is finished, returns its summary.
+pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<RunOutcome> {
+    config.validate()?;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let dir = std::path::absolute(dir).map_err(io_err(dir))?;
+    let files = RunFiles { dir };
+    check_config(&files, config)?;
+    if files.summary().exists() {
+        return Ok(RunOutcome::AlreadyFinished(read_json(&files.summary())?));
+    }
+    let mut run = Run::new(config, files, options)?;
+    run.resume_or_start()?;
+    run.run_loop()
+}
+
+fn check_config(files: &RunFiles, config: &RunConfig) -> Result<()> {
+    let path = files.config();
+    if path.exists() {
+        let old: serde_json::Value = read_json(&path)?;
+        let new = serde_json::to_value(config).map_err(|e| TrainerError::Config(e.to_string()))?;
+        if old != new {
+            let field = match (old.as_object(), new.as_object()) {
+                (Some(a), Some(b)) => b
+                    .iter()
+                    .find(|(k, v)| a.get(*k) != Some(v))
+                    .map(|(k, _)| k.clone())
+                    .or_else(|| a.keys().find(|k| !b.contains_key(*k)).cloned())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            return Err(TrainerError::ConfigChanged {
+                dir: files.dir.clone(),
+                field,
+            });
+        }
+    } else {
+        write_json_atomic(&path, config)?;
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|e| TrainerError::Malformed {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// The device a configuration names.
+pub fn device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
+            let ordinal = cuda
+                .strip_prefix("cuda:")
+                .map(|n| n.parse::<usize>())
+                .transpose()
+                .map_err(|_| TrainerError::Config(format!("device: {name:?} is not cuda:N")))?
+                .unwrap_or(0);
+            Device::new_cuda(ordinal).map_err(|e| {
+                TrainerError::Config(format!(
+                    "device: {name} is not available ({e}); isdet must be built with --features cuda"
+                ))
+            })
+        }
+        other => Err(TrainerError::Config(format!(
+            "device: {other:?} is not cpu, cuda or cuda:N"
+        ))),
+    }
+}
+
+struct Run<'a> {
+    config: &'a RunConfig,
+    options: &'a TrainOptions,
+    files: RunFiles,
+    device: Device,
+    model: Fcos,
+    optimizer: Box<dyn Optimizer>,
+    train_pipeline: DetectionPipeline<DetectionSet>,
+    val_pipeline: DetectionPipeline<DetectionSet>,
+    val_len: usize,
+    gt: GroundTruth,
+    sampler: Sampler<Box<dyn Strategy>>,
+    scorer: Scorer,
+    journal: Option<Journal>,
+    time: PhaseTimes,
+    loss_sum: f64,
+    loss_count: u64,
+    skipped: u64,
+    last_eval: Option<(u64, BoxMetrics, Vec<DetectionResult>)>,
+    last_eval_step: Option<u64>,
+    lr: f64,
+    progress: ProgressBar,
+}
+
+impl<'a> Run<'a> {
+    fn new(config: &'a RunConfig, files: RunFiles, options: &'a TrainOptions) -> Result<Self> {
+        let device = device(&config.device)?;
+        let (train, val) = data::open(&config.data)?;
+        let classes = train.class_names().len();
+        let size = config.model.input_size;
+        let model = Fcos::new(
+            FcosConfig::preset(&config.model.preset, classes, size)?,
+            config.seed,
+            &device,
+        )?;
+        let params = model.params().trainable();
+        let optimizer: Box<dyn Optimizer> = match config.optimizer {
+            OptimizerConfig::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => Box::new(Sgd::new(
+                params,
+                config.lr.base,
+                momentum,
+                nesterov,
+                weight_decay,
+            )?),
+            OptimizerConfig::Adamw { weight_decay } => {
+                Box::new(AdamW::new(params, config.lr.base, weight_decay)?)
+            }
+        };
+        let augment = match config.augment {
+            AugmentConfig::Train => DetAugment::train(size),
+            AugmentConfig::Light => DetAugment {
+                hflip: 0.5,
+                colour_jitter: 0.2,
+                ..DetAugment::eval(size)
+            },
+            AugmentConfig::None => DetAugment::eval(size),
+        };
+        let gt = data::ground_truth(&val)?;
+        gt.write(&files.val_annotations())?;
+        let n = train.len();
+        let schedule = Schedule::new(n, config.batch_size, config.epochs, config.budget)?;
+        let sampler = Sampler::new(
+            ScoreTable::new(n)?,
+            schedule,
+            config.strategy.build()?,
+            config.seed,
+        )?;
+        let scorer = Scorer::new(config.scoring(), n)?;
+        let progress = if options.progress {
+            let bar = ProgressBar::new(schedule.budget_steps());
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({percent}% of budget) {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_prefix(config.method.clone());
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+        Ok(Run {
+            config,
+            options,
+            files,
+            device,
+            model,
+            optimizer,
+            train_pipeline: DetectionPipeline::new(train, augment, config.seed)?,
+            val_len: val.len(),
+            val_pipeline: DetectionPipeline::new(val, DetAugment::eval(size), config.seed)?,
+            gt,
+            sampler,
+            scorer,
+            journal: None,
+            time: PhaseTimes::default(),
+            loss_sum: 0.0,
+            loss_count: 0,
+            skipped: 0,
+            last_eval: None,
+            last_eval_step: None,
+            lr: config.lr.base,
+            progress,
+        })
+    }
+
+    fn optimiser_steps(&self) -> u64 {
+        self.sampler.budget().optimiser_steps()
+    }
+
+    /// Restores the last checkpoint, or starts afresh with the step-0
+    /// evaluation.
+    fn resume_or_start(&mut self) -> Result<()> {
+        let state_path = self.files.state();
+        if !state_path.exists() {
+            let (journal, _) = Journal::open(&self.files.journal(), 0)?;
+            self.journal = Some(journal);
+            truncate(&self.files.metrics(), 0)?;
+            return self.evaluate_and_log();
+        }
+        let state: CheckpointState = read_json(&state_path)?;
+        let ckpt = self.files.checkpoint_dir();
+        load_weights(self.model.params(), &ckpt.join(&state.weights))?;
+        self.optimizer
+            .load_state(&load_tensors(&ckpt.join(&state.optimizer), &self.device)?)?;
+        let (journal, entries) = Journal::open(&self.files.journal(), state.journal_len)?;
+        self.journal = Some(journal);
+        self.replay(&entries)?;
+        if self.optimiser_steps() != state.optimiser_steps
+            || self.sampler.steps_planned() != state.sampler_steps
+        {
+            return Err(self.journal_error(format!(
+                "replay reached optimiser step {} (plan {}), the checkpoint says {} ({})",
+                self.optimiser_steps(),
+                self.sampler.steps_planned(),
+                state.optimiser_steps,
+                state.sampler_steps
+            )));
+        }
+        truncate(&self.files.metrics(), state.metrics_len)?;
+        self.time = state.time;
+        self.loss_sum = state.loss_sum;
+        self.loss_count = state.loss_count;
+        self.skipped = state.skipped_batches;
+        self.last_eval_step = state.last_eval_step;
+        self.lr = state.lr;
+        self.optimizer.set_learning_rate(state.lr);
+        log::info!(
+            "{}: resumed at optimiser step {}",
+            self.files.dir.display(),
+            state.optimiser_steps
+        );
+        Ok(())
+    }
+
+    fn journal_error(&self, message: String) -> TrainerError {
+        TrainerError::Journal {
+            path: self.files.journal(),
+            message,
+        }
+    }
+
+    /// Feeds the journal's scores back through the sampler: the same calls
+    /// in the same order rebuild its exact state.
+    fn replay(&mut self, entries: &[crate::journal::JournalEntry]) -> Result<()> {
+        for e in entries {
+            let Some(planned) = self.sampler.plan()? else {
+                return Err(self.journal_error(format!(
+                    "entry for step {} but the budget is already spent",
+                    e.step
+                )));
+            };
+            let expected: &[usize] = match &planned {
+                Planned::Train(plan) => plan.train(),
+                Planned::ScoreFirst(candidates) => candidates,
+            };
+            if !e.ids.is_empty() && e.ids != expected {
+                return Err(self.journal_error(format!(
+                    "step {} scored {:?} but the sampler plans {:?}: the run's data or code changed",
+                    e.step, e.ids, expected
+                )));
+            }
+            if !e.ids.is_empty() {
+                self.sampler.record(&e.ids, &e.scores)?;
+            }
+            if matches!(planned, Planned::ScoreFirst(_)) {
+                self.sampler.select()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+
+    fn run_loop(&mut self) -> Result<RunOutcome> {
+        let every = self.config.eval.every;
+        self.progress.set_position(self.optimiser_steps());
+        loop {
+            if self.stop_requested() {
+                self.checkpoint()?;
+                self.progress.abandon_with_message("stopped; resume with the same command");
+                return Ok(RunOutcome::Stopped {
+                    step: self.optimiser_steps(),
+                });
+            }
+            let t = Instant::now();
+            let planned = self.sampler.plan()?;
+            self.time.sampling += t.elapsed().as_secs_f64();
+            let Some(planned) = planned else { break };
+            let stepped = match planned {
+                Planned::Train(plan) => self.train_step(&plan, true)?,
+                Planned::ScoreFirst(candidates) => {
+                    self.score_candidates(&candidates)?;
+                    let t = Instant::now();
+                    let plan = self.sampler.select()?;
+                    self.time.sampling += t.elapsed().as_secs_f64();
+                    self.train_step(&plan, false)?
+                }
+            };
+            if !stepped {
+                continue;
+            }
+            let steps = self.optimiser_steps();
+            self.progress.set_position(steps);
+            if steps.is_multiple_of(every) {
+                self.evaluate_and_log()?;
+                self.checkpoint()?;
+            } else if steps.is_multiple_of(self.config.checkpoint_every) {
+                self.checkpoint()?;
+            }
+        }
+        if self.last_eval_step != Some(self.optimiser_steps()) {
+            self.evaluate_and_log()?;
+        }
+        self.finish()
+    }
+
+    /// The epoch the next optimiser step belongs to (augmentation depends
+    /// on it).
+    fn epoch(&self) -> u64 {
+        self.optimiser_steps() / self.sampler.schedule().steps_per_epoch().max(1)
+    }
+
+    /// Loads `ids`, runs the forward pass and the loss.
+    fn forward(&mut self, ids: &[usize], weights: Option<&[f32]>) -> Result<(LossOutput, Vec<i64>)> {
+        let t = Instant::now();
+        let request = BatchRequest {
+            epoch: self.epoch(),
+            ids: ids.to_vec(),
+        };
+        let batch = collate(&self.train_pipeline, self.sampler.current_step(), &request)?;
+        let boxes: Vec<&[isdet_data::Annotation]> = batch
+            .targets
+            .iter()
+            .map(|t: &DetTarget| &t.annotations[..])
+            .collect();
+        let cfg = self.model.config();
+        let targets = assign(
+            self.model.locations(),
+            &boxes,
+            cfg.num_classes,
+            cfg.center_radius,
+        )?;
+        let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+        self.time.data += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let out = self.model.forward(&images, true)?;
+        let mut loss = fcos_loss(&out, &targets, weights)?;
+        self.inject_faults(&mut loss)?;
+        self.time.forward += t.elapsed().as_secs_f64();
+        Ok((loss, targets.labels))
+    }
+
+    fn inject_faults(&self, loss: &mut LossOutput) -> Result<()> {
+        let step = self.sampler.current_step();
+        if let Some(f) = &self.config.fault
+            && f.nan_loss_at_steps.contains(&step)
+        {
+            loss.objective = (&loss.objective * f64::NAN)?;
+            loss.per_image.iter_mut().for_each(|v| *v = f32::NAN);
+        }
+        Ok(())
+    }
+
+    /// The ids of `ids` whose loss is not finite, or all of them when only
+    /// the objective is.
+    fn non_finite(ids: &[usize], loss: &LossOutput, objective: f32) -> Option<Vec<usize>> {
+        let bad: Vec<usize> = ids
+            .iter()
+            .zip(&loss.per_image)
+            .filter(|(_, l)| !l.is_finite())
+            .map(|(&id, _)| id)
+            .collect();
+        match (bad.is_empty(), objective.is_finite()) {
+            (true, true) => None,
+            (true, false) => Some(ids.to_vec()),
+            (false, _) => Some(bad),
+        }
+    }
+
+    fn score(&mut self, ids: &[usize], loss: &LossOutput, labels: &[i64]) -> Result<Vec<f32>> {
+        let t = Instant::now();
+        let outputs = ForwardOutputs::detection(
+            &loss.per_image,
+            &loss.parts,
+            &loss.probs,
+            &loss.location_mask,
+        )
+        .with_targets(Targets::LocationLabels(labels));
+        let scores = self.scorer.score(ids, &outputs)?;
+        self.time.scoring += t.elapsed().as_secs_f64();
+        Ok(scores)
+    }
+
+    fn record(&mut self, ids: &[usize], scores: &[f32]) -> Result<()> {
+        let t = Instant::now();
+        let step = self.sampler.current_step();
+        if !ids.is_empty() {
+            self.sampler.record(ids, scores)?;
+        }
+        if let Some(j) = self.journal.as_mut() {
+            j.append(step, ids, scores)?;
+        }
+        self.time.sampling += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    fn nonfinite_error(&self, ids: &[usize], bad: Vec<usize>) -> TrainerError {
+        TrainerError::NonFiniteLoss {
+            step: self.sampler.current_step(),
+            optimiser_step: self.optimiser_steps(),
+            ids: ids.to_vec(),
+            bad,
+        }
+    }
+
+    /// Forwards candidates without training on them and records their
+    /// scores (selective backprop, presampling).
+    fn score_candidates(&mut self, candidates: &[usize]) -> Result<()> {
+        let (loss, labels) = self.forward(candidates, None)?;
+        let objective = loss.objective.to_scalar::<f32>()?;
+        if let Some(bad) = Self::non_finite(candidates, &loss, objective) {
+            // A candidate batch cannot be skipped: the sampler needs every
+            // candidate's score to select from them.
+            return Err(self.nonfinite_error(candidates, bad));
+        }
+        let scores = self.score(candidates, &loss, &labels)?;
+        self.record(candidates, &scores)
+    }
+
+    /// Trains on `plan` (recording its scores when `record`); returns
+    /// whether an optimiser step was taken.
+    fn train_step(&mut self, plan: &StepPlan, record: bool) -> Result<bool> {
+        let ids = plan.train();
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let (loss, labels) = self.forward(ids, Some(plan.weights()))?;
+        let objective = loss.objective.to_scalar::<f32>()?;
+        if let Some(bad) = Self::non_finite(ids, &loss, objective) {
+            match self.config.on_nonfinite {
+                NonFinitePolicy::Stop => return Err(self.nonfinite_error(ids, bad)),
+                NonFinitePolicy::Skip => {
+                    log::warn!("{}", self.nonfinite_error(ids, bad));
+                    self.skipped += 1;
+                    if record {
+                        self.record(&[], &[])?;
+                    }
+                    return Ok(true);
+                }
+            }
+        }
+        if record {
+            let scores = self.score(ids, &loss, &labels)?;
+            self.record(ids, &scores)?;
+        }
+        let t = Instant::now();
+        // The sampler has already counted this step: the schedule's
+        // position is the step just taken, minus one.
+        let step = self.optimiser_steps() - 1;
+        let total = self.sampler.schedule().budget_steps();
+        self.lr = learning_rate(&self.config.lr, step, total);
+        self.optimizer.set_learning_rate(self.lr);
+        let mut grads = loss.objective.backward()?;
+        if let Some(max) = self.config.grad_clip {
+            let params = self.model.params().trainable();
+            if clip_grad_norm(&mut grads, &params, max).is_err() {
+                return Err(self.nonfinite_error(ids, ids.to_vec()));
+            }
+        }
+        self.optimizer.step(&grads)?;
+        self.time.backward += t.elapsed().as_secs_f64();
+        self.loss_sum += f64::from(objective);
+        self.loss_count += 1;
+        self.progress
+            .set_message(format!("loss {objective:.3} lr {:.2e}", self.lr));
+        Ok(true)
+    }
+
+    /// Scores the model on the validation set.
+    fn evaluate(&mut self) -> Result<(BoxMetrics, Vec<DetectionResult>)> {
+        let t = Instant::now();
+        let classes = self.val_pipeline.dataset().class_names().clone();
+        let mut results = Vec::new();
+        let ids: Vec<usize> = (0..self.val_len).collect();
+        for (k, chunk) in ids.chunks(self.config.eval.batch_size).enumerate() {
+            let request = BatchRequest {
+                epoch: 0,
+                ids: chunk.to_vec(),
+            };
+            let batch = collate(&self.val_pipeline, k as u64, &request)?;
+            let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+            let out = self.model.forward(&images, false)?;
+            let letterboxes: Vec<_> = batch.targets.iter().map(|t| t.letterbox).collect();
+            let sizes: Vec<_> = batch.targets.iter().map(|t| t.original_size).collect();
+            let dets = decode(
+                &out,
+                self.model.locations(),
+                &letterboxes,
+                &sizes,
+                &DecodeConfig::default(),
+            )?;
+            for (target, d) in batch.targets.iter().zip(dets) {
+                results.extend(to_coco_results(target.image_id, &d, &classes).into_iter().map(
+                    |r| DetectionResult {
+                        image_id: r.image_id,
+                        category_id: r.category_id,
+                        bbox: r.bbox,
+                        score: r.score,
+                    },
+                ));
+            }
+        }
+        let metrics = isdet_eval::evaluate_boxes(&self.gt, &results)?;
+        self.time.eval += t.elapsed().as_secs_f64();
+        Ok((metrics, results))
+    }
+
+    fn evaluate_and_log(&mut self) -> Result<()> {
+        let (metrics, results) = self.evaluate()?;
+        let budget = self.sampler.budget();
+        let record = MetricsRecord {
+            step: budget.optimiser_steps(),
+            sampler_step: self.sampler.steps_planned(),
+            epoch: self.epoch(),
+            forward: budget.forward_passes(),
+            backward: budget.backward_passes(),
+            images: budget.images_seen(),
+            seconds: self.time.training(),
+            lr: self.lr,
+            train_loss: (self.loss_count > 0).then(|| self.loss_sum / self.loss_count as f64),
+            skipped_batches: self.skipped,
+            metrics: metrics.to_map(),
+            time: self.time,
+        };
+        append_line(&self.files.metrics(), &record)?;
+        log::info!(
+            "{} step {}: AP {:.4} AP50 {:.4} loss {:.4}",
+            self.config.method,
+            record.step,
+            metrics.stats[0],
+            metrics.stats[1],
+            record.train_loss.unwrap_or(f64::NAN)
+        );
+        self.loss_sum = 0.0;
+        self.loss_count = 0;
+        self.last_eval_step = Some(record.step);
+        self.last_eval = Some((record.step, metrics, results));
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<()> {
+        let dir = self.files.checkpoint_dir();
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let tag = format!("{:08}", self.sampler.steps_planned());
+        let weights = format!("model-{tag}.safetensors");
+        let optimizer = format!("optimizer-{tag}.safetensors");
+        save(
+            self.model.params(),
+            self.model.config(),
+            &dir.join(&weights),
+            &dir.join("model.json"),
+        )?;
+        save_tensors(&self.optimizer.state()?, &dir.join(&optimizer))?;
+        let journal_len = match self.journal.as_mut() {
+            Some(j) => j.sync()?,
+            None => 0,
+        };
+        let metrics_len = std::fs::metadata(self.files.metrics())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let state = CheckpointState {
+            sampler_steps: self.sampler.steps_planned(),
+            optimiser_steps: self.optimiser_steps(),
+            journal_len,
+            metrics_len,
+            time: self.time,
+            loss_sum: self.loss_sum,
+            loss_count: self.loss_count,
+            skipped_batches: self.skipped,
+            last_eval_step: self.last_eval_step,
+            lr: self.lr,
+            weights: weights.clone(),
+            optimizer: optimizer.clone(),
+        };
+        // state.json is the commit point: the files it names are complete
+        // before it is renamed into place, and older ones go only after.
+        write_json_atomic(&self.files.state(), &state)?;
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = (name.starts_with("model-") || name.starts_with("optimizer-"))
+                && name != weights
+                && name != optimizer;
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<RunOutcome> {
+        let dir = self.files.dir.clone();
+        let Some((_, metrics, results)) = self.last_eval.take() else {
+            // Resumed right at the end: evaluate the restored model again
+            // (deterministic, so the metrics are those it had).
+            let (m, r) = self.evaluate()?;
+            return self.write_outputs(&dir, m, r);
+        };
+        self.write_outputs(&dir, metrics, results)
+    }
+
+    fn write_outputs(
+        &mut self,
+        dir: &Path,
+        metrics: BoxMetrics,
+        results: Vec<DetectionResult>,
+    ) -> Result<RunOutcome> {
+        save(
+            self.model.params(),
+            self.model.config(),
+            &dir.join("model.safetensors"),
+            &dir.join("model.json"),
+        )?;
+        write_results(&dir.join("predictions.json"), &results)?;
+        let budget = self.sampler.budget();
+        let summary = Summary {
+            method: self.config.method.clone(),
+            strategy: self.sampler.strategy().name().to_string(),
+            heuristic: self.config.heuristic.label(),
+            budget: self.config.budget,
+            seed: self.config.seed,
+            task: "detection".into(),
+            primary_metric: "AP".into(),
+            metrics: metrics.to_map().into_iter().collect::<BTreeMap<_, _>>(),
+            val_annotations: self.files.val_annotations(),
+            steps: budget.optimiser_steps(),
+            sampler_steps: self.sampler.steps_planned(),
+            forward: budget.forward_passes(),
+            backward: budget.backward_passes(),
+            images: budget.images_seen(),
+            seconds: self.time.training(),
+            eval_seconds: self.time.eval,
+            skipped_batches: self.skipped,
+        };
+        write_json_atomic(&self.files.summary(), &summary)?;
+        self.progress.finish_with_message(format!("AP {:.4}", metrics.stats[0]));
+        Ok(RunOutcome::Finished(summary))
+    }
+}
+
+/// Cuts `path` to `len` bytes (creating it when missing).
+fn truncate(path: &Path, len: u64) -> Result<()> {
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.set_len(len).map_err(io_err(path))
+}
+
+/// Appends one JSON line and flushes it to disk.
+fn append_line<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let mut line = serde_json::to_vec(value).map_err(|e| TrainerError::Malformed {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    line.push(b'\n');
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.write_all(&line).map_err(io_err(path))?;
+    file.sync_data().map_err(io_err(path))
+}

@@ -1,0 +1,302 @@
+//! `cargo xtask train`, `eval`, `sweep` and `run`: single runs, grids of
+//! runs, and the main job.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `cargo xtask train`.
+#[derive(Args)]
+pub struct TrainArgs {
+    /// The run configuration (JSON or TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// The run directory (default: runs/<method>-b<budget%>-s<seed>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Overrides, `path.to.field=value` (value read as JSON where it
+    /// parses), applied in order.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    overrides: Vec<String>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// `cargo xtask eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// COCO ground-truth annotation file.
+    #[arg(long)]
+    gt: PathBuf,
+    /// COCO results file (a JSON array of detections).
+    #[arg(long)]
+    dt: PathBuf,
+    /// Print the statistics as JSON (`AP`, `AP50`, …, `AP/<class>`).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `cargo xtask sweep`.
+#[derive(Args)]
+pub struct SweepArgs {
+    /// The sweep specification (TOML or JSON), e.g. specs/synth-main.toml.
+    #[arg(long)]
+    spec: PathBuf,
+    /// Where the runs go (default: the spec's `out`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Overrides applied to every run's configuration.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    overrides: Vec<String>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// A sweep: a base configuration and a grid of methods × budgets × seeds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// A short description (printed).
+    #[serde(default)]
+    pub description: String,
+    /// The base run configuration, relative to the spec file.
+    pub base: PathBuf,
+    /// The default run directory root, relative to the working directory.
+    pub out: PathBuf,
+    /// Budgets every method runs at unless it names its own.
+    pub budgets: Vec<f64>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// The methods.
+    pub methods: Vec<MethodSpec>,
+}
+
+/// One method of a sweep.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodSpec {
+    /// The label runs and reports use.
+    pub name: String,
+    /// Budgets for this method (default: the sweep's).
+    #[serde(default)]
+    pub budgets: Option<Vec<f64>>,
+    /// Configuration fields set on top of the base (strategy, heuristic, …).
+    #[serde(default)]
+    pub config: toml::Table,
+}
+
+/// One planned run of a sweep.
+pub struct PlannedRun {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub config: RunConfig,
+}
+
+fn read_value(path: &Path) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => serde_json::to_value(
+            toml::from_str::<toml::Value>(&text)
+                .with_context(|| format!("{}: not valid TOML", path.display()))?,
+        )?,
+        _ => serde_json::from_str(&text)
+            .with_context(|| format!("{}: not valid JSON", path.display()))?,
+    })
+}
+
+/// Merges `patch` into `base`: objects field by field, anything else
+/// replaced.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                // A tagged enum (a table with `kind`) is replaced whole, so
+                // that switching strategy does not keep the old one's fields.
+                let replace = v.get("kind").is_some();
+                match b.get_mut(&k) {
+                    Some(slot) if !replace => merge(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// The runs of a sweep specification, in order.
+pub fn plan_sweep(
+    spec_path: &Path,
+    out: Option<&Path>,
+    overrides: &[String],
+) -> anyhow::Result<(SweepSpec, Vec<PlannedRun>)> {
+    let spec: SweepSpec = serde_json::from_value(read_value(spec_path)?)
+        .with_context(|| format!("{}: not a sweep specification", spec_path.display()))?;
+    let base_path = spec_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&spec.base);
+    let base = read_value(&base_path)?;
+    let out = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| spec.out.clone());
+    let mut runs = Vec::new();
+    for method in &spec.methods {
+        let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
+        for &budget in budgets {
+            for &seed in &spec.seeds {
+                let mut value = base.clone();
+                merge(&mut value, serde_json::to_value(&method.config)?);
+                let mut sets = vec![
+                    format!("method={}", Value::String(method.name.clone())),
+                    format!("budget={budget}"),
+                    format!("seed={seed}"),
+                ];
+                sets.extend(overrides.iter().cloned());
+                let config = RunConfig::from_value(value, &sets).with_context(|| {
+                    format!(
+                        "{}: method {} at budget {budget}, seed {seed}",
+                        spec_path.display(),
+                        method.name
+                    )
+                })?;
+                runs.push(PlannedRun {
+                    dir: out.join(run_name(&method.name, budget, seed)),
+                    config,
+                });
+            }
+        }
+    }
+    Ok((spec, runs))
+}
+
+/// `<method>-b<budget %>-s<seed>`.
+pub fn run_name(method: &str, budget: f64, seed: u64) -> String {
+    format!("{method}-b{}-s{seed}", (budget * 100.0).round() as u64)
+}
+
+/// A stop flag that Ctrl-C raises (the run checkpoints and exits).
+fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = Arc::clone(&flag);
+    // A second handler cannot be installed; the first one's flag is then
+    // the one that counts, so the error is ignored.
+    let _ = ctrlc::set_handler(move || {
+        if f.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step (Ctrl-C again to abort)…");
+    });
+    flag
+}
+
+fn print_summary(dir: &Path, s: &Summary) {
+    println!(
+        "{}: AP {:.4} AP50 {:.4} | {} steps, {} forward, {} backward, {:.0} s training",
+        dir.display(),
+        s.metrics.get("AP").copied().unwrap_or(f64::NAN),
+        s.metrics.get("AP50").copied().unwrap_or(f64::NAN),
+        s.steps,
+        s.forward,
+        s.backward,
+        s.seconds
+    );
+}
+
+/// Runs one configuration; returns false when stopped.
+fn train_one(dir: &Path, config: &RunConfig, options: &TrainOptions) -> anyhow::Result<bool> {
+    match isdet_trainer::train(config, dir, options)? {
+        RunOutcome::Finished(s) => print_summary(dir, &s),
+        RunOutcome::AlreadyFinished(s) => {
+            print!("(finished before) ");
+            print_summary(dir, &s)
+        }
+        RunOutcome::Stopped { step } => {
+            eprintln!(
+                "{}: stopped at optimiser step {step}; the same command resumes it",
+                dir.display()
+            );
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let config = RunConfig::load(&args.config, &args.overrides)?;
+    let dir = args.out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(run_name(&config.method, config.budget, config.seed))
+    });
+    let options = TrainOptions {
+        progress: !args.quiet,
+        stop: Some(stop_flag()),
+    };
+    Ok(if train_one(&dir, &config, &options)? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(130)
+    })
+}
+
+pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let metrics = isdet_eval::evaluate_files(&args.gt, &args.dt)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&metrics.to_map())?);
+    } else {
+        for line in &metrics.summary {
+            println!("{line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs every run of a sweep in order, skipping finished ones and resuming
+/// unfinished ones; returns the output root, or `None` when stopped.
+pub fn sweep_runs(
+    spec: &Path,
+    out: Option<&Path>,
+    overrides: &[String],
+    quiet: bool,
+) -> anyhow::Result<Option<PathBuf>> {
+    let (spec_data, runs) = plan_sweep(spec, out, overrides)?;
+    if runs.is_empty() {
+        bail!("{}: the sweep has no runs", spec.display());
+    }
+    let root = out.map(Path::to_path_buf).unwrap_or(spec_data.out.clone());
+    if !spec_data.description.is_empty() {
+        eprintln!("{}", spec_data.description);
+    }
+    eprintln!("{} runs into {}", runs.len(), root.display());
+    let options = TrainOptions {
+        progress: !quiet,
+        stop: Some(stop_flag()),
+    };
+    for (k, run) in runs.iter().enumerate() {
+        eprintln!("[{}/{}] {}", k + 1, runs.len(), run.dir.display());
+        if !train_one(&run.dir, &run.config, &options)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(root))
+}
+
+pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    Ok(
+        match sweep_runs(&args.spec, args.out.as_deref(), &args.overrides, args.quiet)? {
+            Some(_) => ExitCode::SUCCESS,
+            None => ExitCode::from(130),
+        },
+    )
+}
