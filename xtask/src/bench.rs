@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 use clap::Subcommand;
 use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
 use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, decode, fcos_loss};
+use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
 use serde::Serialize;
 
 #[derive(Subcommand)]
@@ -50,6 +51,18 @@ struct TrainStepReport {
     train_images_per_s: f64,
     inference_ms_median: f64,
     inference_images_per_s: f64,
+    /// Scoring the step's outputs with each detection heuristic (the
+    /// default aggregation), timed against the step itself.
+    scoring: Vec<ScoreTiming>,
+}
+
+/// The cost of one heuristic on one training batch.
+#[derive(Serialize)]
+struct ScoreTiming {
+    heuristic: String,
+    aggregation: String,
+    score_ms: f64,
+    fraction_of_step: f64,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -113,6 +126,7 @@ fn detector_step(
         b.targets.iter().map(|t| &t.annotations[..]).collect();
     let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;
     let mut times = Vec::with_capacity(steps);
+    let mut last = None;
     for i in 0..steps + 2 {
         let start = Instant::now();
         // Targets are assigned inside the step, as the trainer must for
@@ -127,7 +141,15 @@ fn detector_step(
         if i >= 2 {
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
+        // Only the final step's outputs are kept for scoring, so that no
+        // earlier step's graph stays alive while the next one is timed.
+        if i == steps + 1 {
+            last = Some((loss, targets));
+        }
     }
+    let train_ms = median(times);
+    let (loss, targets) = last.context("no training step ran")?;
+    let scoring = score_timings(&loss, &targets.labels, steps, train_ms)?;
     let lbs: Vec<_> = b.targets.iter().map(|t| t.letterbox).collect();
     let sizes: Vec<_> = b.targets.iter().map(|t| t.original_size).collect();
     let mut infer = Vec::with_capacity(steps);
@@ -146,7 +168,7 @@ fn detector_step(
             infer.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
-    let (train_ms, infer_ms) = (median(times), median(infer));
+    let infer_ms = median(infer);
     Ok(TrainStepReport {
         net: "detector".into(),
         preset: preset.into(),
@@ -159,5 +181,54 @@ fn detector_step(
         train_images_per_s: batch as f64 * 1e3 / train_ms,
         inference_ms_median: infer_ms,
         inference_images_per_s: batch as f64 * 1e3 / infer_ms,
+        scoring,
     })
+}
+
+/// The median time of scoring one training step's outputs with every
+/// heuristic that applies to a detector (all but p-SGD, which needs a
+/// classifier's true class), over `max(steps, 20)` repetitions after one
+/// untimed run.
+fn score_timings(
+    loss: &isdet_detector::LossOutput,
+    labels: &[i64],
+    steps: usize,
+    train_ms: f64,
+) -> anyhow::Result<Vec<ScoreTiming>> {
+    let outputs = ForwardOutputs::detection(
+        &loss.per_image,
+        &loss.parts,
+        &loss.probs,
+        &loss.location_mask,
+    )
+    .with_targets(Targets::LocationLabels(labels));
+    let mut timings = Vec::new();
+    for heuristic in Heuristic::ALL
+        .into_iter()
+        .filter(|h| !matches!(h, Heuristic::PSgd))
+    {
+        let config = ScoringConfig::new(heuristic);
+        let mut times = Vec::new();
+        for i in 0..steps.max(20) + 1 {
+            let start = Instant::now();
+            let scores = score_batch(&config, &outputs)
+                .with_context(|| format!("scoring with {}", heuristic.label()))?;
+            std::hint::black_box(scores);
+            if i >= 1 {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let score_ms = median(times);
+        timings.push(ScoreTiming {
+            heuristic: heuristic.label(),
+            aggregation: if heuristic.aggregates() {
+                format!("{:?}", config.aggregation)
+            } else {
+                "none".into()
+            },
+            score_ms,
+            fraction_of_step: score_ms / train_ms,
+        });
+    }
+    Ok(timings)
 }
