@@ -118,8 +118,7 @@ impl GroundTruth {
     }
 
     fn to_hotcoco(&self) -> hotcoco::COCO {
-        let mut ds = hotcoco::Dataset::default();
-        ds.images = self
+        let images = self
             .images
             .iter()
             .map(|i| hotcoco::Image {
@@ -130,7 +129,7 @@ impl GroundTruth {
                 ..Default::default()
             })
             .collect();
-        ds.annotations = self
+        let annotations = self
             .annotations
             .iter()
             .map(|a| hotcoco::Annotation {
@@ -143,7 +142,7 @@ impl GroundTruth {
                 ..Default::default()
             })
             .collect();
-        ds.categories = self
+        let categories = self
             .categories
             .iter()
             .map(|c| hotcoco::Category {
@@ -152,7 +151,12 @@ impl GroundTruth {
                 ..Default::default()
             })
             .collect();
-        hotcoco::COCO::from_dataset(ds)
+        hotcoco::COCO::from_dataset(hotcoco::Dataset {
+            images,
+            annotations,
+            categories,
+            ..Default::default()
+        })
     }
 }
 
@@ -220,15 +224,23 @@ impl BoxMetrics {
 /// does not have, or of unknown categories, are an error naming the first.
 pub fn evaluate_boxes(gt: &GroundTruth, results: &[DetectionResult]) -> Result<BoxMetrics> {
     let image_ids: std::collections::HashSet<u64> = gt.images.iter().map(|i| i.id).collect();
-    let category_ids: std::collections::HashSet<u64> =
-        gt.categories.iter().map(|c| c.id).collect();
+    let category_ids: std::collections::HashSet<u64> = gt.categories.iter().map(|c| c.id).collect();
     for (k, r) in results.iter().enumerate() {
         let problem = if !image_ids.contains(&r.image_id) {
-            Some(format!("image id {} is not in the ground truth", r.image_id))
+            Some(format!(
+                "image id {} is not in the ground truth",
+                r.image_id
+            ))
         } else if !category_ids.contains(&r.category_id) {
-            Some(format!("category id {} is not in the ground truth", r.category_id))
+            Some(format!(
+                "category id {} is not in the ground truth",
+                r.category_id
+            ))
         } else if !(r.score.is_finite() && r.bbox.iter().all(|v| v.is_finite())) {
-            Some(format!("score {} or box {:?} is not finite", r.score, r.bbox))
+            Some(format!(
+                "score {} or box {:?} is not finite",
+                r.score, r.bbox
+            ))
         } else {
             None
         };

@@ -103,19 +103,19 @@ pub fn mean_metric_over_cost(
     up_to: Option<f64>,
 ) -> Result<f64> {
     let mut xy: Vec<(f64, f64)> = points.iter().map(|p| (axis.of(p), p.metric)).collect();
-    if let Some(limit) = up_to {
-        if let Some(cut) = xy.iter().position(|&(x, _)| x > limit) {
-            if cut > 0 {
-                let (x0, y0) = xy[cut - 1];
-                let (x1, y1) = xy[cut];
-                let y = y0 + (limit - x0) / (x1 - x0) * (y1 - y0);
-                xy.truncate(cut);
-                if x0 < limit {
-                    xy.push((limit, y));
-                }
-            } else {
-                xy.clear();
+    if let Some(limit) = up_to
+        && let Some(cut) = xy.iter().position(|&(x, _)| x > limit)
+    {
+        if cut > 0 {
+            let (x0, y0) = xy[cut - 1];
+            let (x1, y1) = xy[cut];
+            let y = y0 + (limit - x0) / (x1 - x0) * (y1 - y0);
+            xy.truncate(cut);
+            if x0 < limit {
+                xy.push((limit, y));
             }
+        } else {
+            xy.clear();
         }
     }
     if xy.len() < 2 || xy.windows(2).any(|w| w[1].0 < w[0].0) || xy[0].0 == xy[xy.len() - 1].0 {

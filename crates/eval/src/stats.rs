@@ -101,9 +101,7 @@ pub fn paired_bootstrap(
 
 fn check_values(values: &[f64]) -> Result<()> {
     if values.is_empty() {
-        return Err(EvalError::NotEnoughData(
-            "statistics over no seeds".into(),
-        ));
+        return Err(EvalError::NotEnoughData("statistics over no seeds".into()));
     }
     if let Some(k) = values.iter().position(|v| !v.is_finite()) {
         return Err(EvalError::Invalid {

@@ -79,7 +79,11 @@ fn half_the_cats_found_gives_the_interpolated_ap() {
     ];
     let m = evaluate_boxes(&gt, &dets).unwrap();
     let cat = 51.0 / 101.0;
-    assert!((m.per_class["cat"] - cat).abs() < 1e-12, "{:?}", m.per_class);
+    assert!(
+        (m.per_class["cat"] - cat).abs() < 1e-12,
+        "{:?}",
+        m.per_class
+    );
     assert!((m.get("AP50").unwrap() - (cat + 1.0) / 2.0).abs() < 1e-12);
     // Recall: cat 0.5, dog 1 → mean 0.75.
     assert!((m.get("AR100").unwrap() - 0.75).abs() < 1e-12);
@@ -110,7 +114,10 @@ fn unknown_image_or_category_is_named() {
     )
     .unwrap_err();
     let text = err.to_string();
-    assert!(text.contains("detection 1") && text.contains("image id 9"), "{text}");
+    assert!(
+        text.contains("detection 1") && text.contains("image id 9"),
+        "{text}"
+    );
     let err = evaluate_boxes(&gt, &[det(1, 4, [0.0, 0.0, 5.0, 5.0], 0.5)]).unwrap_err();
     assert!(err.to_string().contains("category id 4"), "{err}");
     let err = evaluate_boxes(&gt, &[det(1, 3, [0.0, 0.0, 5.0, 5.0], f64::NAN)]).unwrap_err();

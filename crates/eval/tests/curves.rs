@@ -21,7 +21,13 @@ fn curve(points: &[(f64, f64)]) -> Vec<CurvePoint> {
 
 #[test]
 fn cost_to_target_interpolates_the_first_crossing() {
-    let c = curve(&[(100.0, 0.1), (200.0, 0.3), (300.0, 0.5), (400.0, 0.2), (500.0, 0.6)]);
+    let c = curve(&[
+        (100.0, 0.1),
+        (200.0, 0.3),
+        (300.0, 0.5),
+        (400.0, 0.2),
+        (500.0, 0.6),
+    ]);
     // 0.4 is crossed between 200 (0.3) and 300 (0.5): halfway, 250 steps.
     assert_eq!(cost_to_target(&c, 0.4, CostAxis::Steps), Some(250.0));
     assert_eq!(cost_to_target(&c, 0.4, CostAxis::Backward), Some(4000.0));
@@ -86,10 +92,18 @@ fn paired_bootstrap_sees_a_consistent_winner() {
 #[test]
 fn top1_accuracy_counts_argmax_hits() {
     let scores = [
-        0.1, 0.7, 0.2, // → 1
-        0.5, 0.3, 0.2, // → 0
-        0.2, 0.2, 0.6, // → 2
-        f32::NAN, 0.1, 0.1, // → 1 (NaN never wins)
+        0.1,
+        0.7,
+        0.2, // → 1
+        0.5,
+        0.3,
+        0.2, // → 0
+        0.2,
+        0.2,
+        0.6, // → 2
+        f32::NAN,
+        0.1,
+        0.1, // → 1 (NaN never wins)
     ];
     assert_eq!(top1_accuracy(&scores, 3, &[1, 0, 1, 1]).unwrap(), 0.75);
     assert_eq!(top1_accuracy(&scores, 3, &[0, 0, 0, 0]).unwrap(), 0.25);

@@ -228,9 +228,7 @@ pub enum OptimizerConfig {
 
 impl Default for OptimizerConfig {
     fn default() -> Self {
-        OptimizerConfig::Adamw {
-            weight_decay: 1e-4,
-        }
+        OptimizerConfig::Adamw { weight_decay: 1e-4 }
     }
 }
 
@@ -338,7 +336,10 @@ impl RunConfig {
             );
         }
         if !(self.lr.base.is_finite() && self.lr.base >= 0.0) {
-            return bad("lr.base", format!("{} is not a finite rate >= 0", self.lr.base));
+            return bad(
+                "lr.base",
+                format!("{} is not a finite rate >= 0", self.lr.base),
+            );
         }
         if !(0.0..=1.0).contains(&self.lr.final_fraction) {
             return bad("lr.final_fraction", "must be in [0, 1]".into());
@@ -354,7 +355,9 @@ impl RunConfig {
         {
             return bad("grad_clip", format!("{c} is not a positive norm"));
         }
-        if let DataConfig::Synth { train, val, size, .. } = &self.data
+        if let DataConfig::Synth {
+            train, val, size, ..
+        } = &self.data
             && (*train == 0 || *val == 0 || *size < 16)
         {
             return bad("data", "synth needs train, val >= 1 and size >= 16".into());
@@ -398,5 +401,7 @@ fn apply_override(value: &mut Value, assignment: &str) -> Result<()> {
         }
         at = map.entry(part.to_string()).or_insert(Value::Null);
     }
-    Err(TrainerError::Config(format!("override {assignment:?} has an empty path")))
+    Err(TrainerError::Config(format!(
+        "override {assignment:?} has an empty path"
+    )))
 }

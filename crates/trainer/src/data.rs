@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use isdet_data::{
-    CocoDataset, CocoOptions, Dataset, DetectionSample, SynthConfig, SynthDataset,
-};
+use isdet_data::{CocoDataset, CocoOptions, Dataset, DetectionSample, SynthConfig, SynthDataset};
 use isdet_eval::{GroundTruth, GtImage};
 
 use crate::config::DataConfig;

@@ -39,7 +39,9 @@ pub enum TrainerError {
         bad: Vec<usize>,
     },
     /// The run directory belongs to another configuration.
-    #[error("{dir}: holds a run with another configuration ({field} differs); use another directory")]
+    #[error(
+        "{dir}: holds a run with another configuration ({field} differs); use another directory"
+    )]
     ConfigChanged {
         /// The run directory.
         dir: PathBuf,

@@ -46,10 +46,7 @@ impl Journal {
             if (bytes.len() as u64) < keep {
                 return Err(TrainerError::Journal {
                     path: path.to_path_buf(),
-                    message: format!(
-                        "{} bytes, but the checkpoint expects {keep}",
-                        bytes.len()
-                    ),
+                    message: format!("{} bytes, but the checkpoint expects {keep}", bytes.len()),
                 });
             }
         }
@@ -106,7 +103,10 @@ fn parse(path: &Path, mut bytes: &[u8]) -> Result<Vec<JournalEntry>> {
     let mut entries = Vec::new();
     while !bytes.is_empty() {
         if bytes.len() < 12 {
-            return Err(bad(format!("truncated entry after {} entries", entries.len())));
+            return Err(bad(format!(
+                "truncated entry after {} entries",
+                entries.len()
+            )));
         }
         let step = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
         let n = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
@@ -115,7 +115,9 @@ fn parse(path: &Path, mut bytes: &[u8]) -> Result<Vec<JournalEntry>> {
             return Err(bad(format!("truncated entry for step {step}")));
         }
         let word = |k: usize| -> [u8; 4] { bytes[k..k + 4].try_into().expect("4 bytes") };
-        let ids = (0..n).map(|i| u32::from_le_bytes(word(12 + 4 * i)) as usize).collect();
+        let ids = (0..n)
+            .map(|i| u32::from_le_bytes(word(12 + 4 * i)) as usize)
+            .collect();
         let scores = (0..n)
             .map(|i| f32::from_le_bytes(word(12 + 4 * n + 4 * i)))
             .collect();

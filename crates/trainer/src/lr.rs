@@ -16,7 +16,9 @@ pub fn learning_rate(config: &LrConfig, step: u64, total: u64) -> f64 {
     let floor = config.final_fraction;
     let shape = match config.schedule {
         LrSchedule::Linear => 1.0 - (1.0 - floor) * t,
-        LrSchedule::Cosine => floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()),
+        LrSchedule::Cosine => {
+            floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+        }
         LrSchedule::Step => config
             .milestones
             .iter()

@@ -364,7 +364,8 @@ impl<'a> Run<'a> {
         loop {
             if self.stop_requested() {
                 self.checkpoint()?;
-                self.progress.abandon_with_message("stopped; resume with the same command");
+                self.progress
+                    .abandon_with_message("stopped; resume with the same command");
                 return Ok(RunOutcome::Stopped {
                     step: self.optimiser_steps(),
                 });
@@ -408,7 +409,11 @@ impl<'a> Run<'a> {
     }
 
     /// Loads `ids`, runs the forward pass and the loss.
-    fn forward(&mut self, ids: &[usize], weights: Option<&[f32]>) -> Result<(LossOutput, Vec<i64>)> {
+    fn forward(
+        &mut self,
+        ids: &[usize],
+        weights: Option<&[f32]>,
+    ) -> Result<(LossOutput, Vec<i64>)> {
         let t = Instant::now();
         let request = BatchRequest {
             epoch: self.epoch(),
@@ -587,14 +592,16 @@ impl<'a> Run<'a> {
                 &DecodeConfig::default(),
             )?;
             for (target, d) in batch.targets.iter().zip(dets) {
-                results.extend(to_coco_results(target.image_id, &d, &classes).into_iter().map(
-                    |r| DetectionResult {
-                        image_id: r.image_id,
-                        category_id: r.category_id,
-                        bbox: r.bbox,
-                        score: r.score,
-                    },
-                ));
+                results.extend(
+                    to_coco_results(target.image_id, &d, &classes)
+                        .into_iter()
+                        .map(|r| DetectionResult {
+                            image_id: r.image_id,
+                            category_id: r.category_id,
+                            bbox: r.bbox,
+                            score: r.score,
+                        }),
+                );
             }
         }
         let metrics = isdet_eval::evaluate_boxes(&self.gt, &results)?;
@@ -729,7 +736,8 @@ impl<'a> Run<'a> {
             skipped_batches: self.skipped,
         };
         write_json_atomic(&self.files.summary(), &summary)?;
-        self.progress.finish_with_message(format!("AP {:.4}", metrics.stats[0]));
+        self.progress
+            .finish_with_message(format!("AP {:.4}", metrics.stats[0]));
         Ok(RunOutcome::Finished(summary))
     }
 }
