@@ -269,7 +269,7 @@ pub fn evaluate_boxes(gt: &GroundTruth, results: &[DetectionResult]) -> Result<B
     let mut ev = hotcoco::COCOeval::new(gt_coco, dt, hotcoco::params::IouType::Bbox);
     ev.evaluate().map_err(|e| EvalError::Coco(e.to_string()))?;
     ev.accumulate();
-    let summary = ev.summarize_lines();
+    ev.summarize_lines();
     let stats_slice = ev
         .stats()
         .ok_or_else(|| EvalError::Coco("no statistics after summarize".into()))?;
@@ -281,6 +281,7 @@ pub fn evaluate_boxes(gt: &GroundTruth, results: &[DetectionResult]) -> Result<B
     }
     let mut stats = [0.0; 12];
     stats.copy_from_slice(stats_slice);
+    let summary = summary_lines(&stats);
     let per_class = ev
         .get_results(None, true)
         .into_iter()
@@ -291,6 +292,37 @@ pub fn evaluate_boxes(gt: &GroundTruth, results: &[DetectionResult]) -> Result<B
         per_class,
         summary,
     })
+}
+
+/// The 12 statistics as the lines pycocotools' `COCOeval.summarize()`
+/// prints, character for character.
+pub fn summary_lines(stats: &[f64; 12]) -> Vec<String> {
+    // (AP?, IoU range, area, max detections) of each statistic, in order.
+    const ROWS: [(bool, &str, &str, u32); 12] = [
+        (true, "0.50:0.95", "all", 100),
+        (true, "0.50", "all", 100),
+        (true, "0.75", "all", 100),
+        (true, "0.50:0.95", "small", 100),
+        (true, "0.50:0.95", "medium", 100),
+        (true, "0.50:0.95", "large", 100),
+        (false, "0.50:0.95", "all", 1),
+        (false, "0.50:0.95", "all", 10),
+        (false, "0.50:0.95", "all", 100),
+        (false, "0.50:0.95", "small", 100),
+        (false, "0.50:0.95", "medium", 100),
+        (false, "0.50:0.95", "large", 100),
+    ];
+    ROWS.iter()
+        .zip(stats)
+        .map(|(&(ap, iou, area, max_det), v)| {
+            let (title, kind) = if ap {
+                ("Average Precision", "(AP)")
+            } else {
+                ("Average Recall", "(AR)")
+            };
+            format!(" {title:<18} {kind} @[ IoU={iou:<9} | area={area:>6} | maxDets={max_det:>3} ] = {v:0.3}")
+        })
+        .collect()
 }
 
 /// Scores a results file against a ground-truth file.

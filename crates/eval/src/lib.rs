@@ -40,7 +40,7 @@ mod stats;
 pub use accuracy::top1_accuracy;
 pub use coco::{
     BoxMetrics, DetectionResult, GroundTruth, GtAnnotation, GtCategory, GtImage, STAT_NAMES,
-    evaluate_boxes, evaluate_files, read_results, write_json_atomic, write_results,
+    evaluate_boxes, evaluate_files, read_results, summary_lines, write_json_atomic, write_results,
 };
 pub use curve::{CostAxis, CurvePoint, cost_to_target, final_metric, mean_metric_over_cost};
 pub use error::{EvalError, Result};

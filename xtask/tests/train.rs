@@ -1,0 +1,239 @@
+//! `cargo xtask train`, `eval` and `sweep` end to end, through the real
+//! binary: a run killed with SIGKILL resumes to the metrics of an
+//! uninterrupted run, and `eval` prints what pycocotools prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn xtask() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/eval/tests/fixtures")
+}
+
+/// A 32-step run on tiny synth data, checkpointing every 2 steps.
+fn write_config(dir: &Path) -> PathBuf {
+    let path = dir.join("tiny.json");
+    let config = serde_json::json!({
+        "method": "uniform",
+        "epochs": 4,
+        "batch_size": 4,
+        "augment": "light",
+        "checkpoint_every": 2,
+        "data": {"kind": "synth", "train": 32, "val": 8, "size": 64, "seed": 5},
+        "model": {"preset": "tiny", "input_size": 64},
+        "lr": {"base": 0.003, "warmup_steps": 2},
+        "eval": {"every": 8, "batch_size": 8}
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    path
+}
+
+fn train(config: &Path, out: &Path) -> Output {
+    xtask()
+        .args(["train", "--quiet", "--config"])
+        .arg(config)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+fn optimiser_steps_checkpointed(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("checkpoint/state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["optimiser_steps"].as_u64())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_uninterrupted_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path());
+    let whole = tmp.path().join("whole");
+    let o = train(&config, &whole);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let killed = tmp.path().join("killed");
+    let mut child = xtask()
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&killed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    // Kill it (SIGKILL: no chance to clean up) once a checkpoint past the
+    // first evaluation exists, well before the end.
+    while optimiser_steps_checkpointed(&killed) < 10 {
+        assert!(start.elapsed() < Duration::from_secs(300), "no checkpoint");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at = optimiser_steps_checkpointed(&killed);
+    assert!(at < 32, "killed at {at}");
+    assert!(!killed.join("summary.json").exists());
+
+    let o = train(&config, &killed);
+    assert!(o.status.success(), "{}", text(&o));
+    let (a, b) = (summary(&whole), summary(&killed));
+    for name in [
+        "AP", "AP50", "AP75", "AR100", "steps", "forward", "backward", "images",
+    ] {
+        assert_eq!(a[name], b[name], "{name} after resuming from step {at}");
+    }
+    // Every evaluation line matches too (times aside).
+    let metrics = |d: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                serde_json::json!([v["step"], v["metrics"], v["train_loss"], v["backward"]])
+            })
+            .collect()
+    };
+    assert_eq!(metrics(&whole), metrics(&killed));
+    assert_eq!(
+        std::fs::read(whole.join("predictions.json")).unwrap(),
+        std::fs::read(killed.join("predictions.json")).unwrap()
+    );
+}
+
+#[test]
+fn eval_prints_what_pycocotools_prints() {
+    let f = fixtures();
+    let o = xtask()
+        .args(["eval", "--gt"])
+        .arg(f.join("coco_gt.json"))
+        .arg("--dt")
+        .arg(f.join("coco_dt.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let expected = std::fs::read_to_string(f.join("coco_summary.txt")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), expected);
+
+    let o = xtask()
+        .args(["eval", "--json", "--gt"])
+        .arg(f.join("coco_gt.json"))
+        .arg("--dt")
+        .arg(f.join("coco_dt.json"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let ours: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let theirs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.join("coco_stats.json")).unwrap()).unwrap();
+    for (name, value) in theirs.as_object().unwrap() {
+        let d = (ours[name].as_f64().unwrap() - value.as_f64().unwrap()).abs();
+        assert!(d < 1e-12, "{name}");
+    }
+}
+
+#[test]
+fn eval_names_a_broken_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("dt.json");
+    std::fs::write(&bad, "[{\"image_id\": 1").unwrap();
+    let o = xtask()
+        .args(["eval", "--gt"])
+        .arg(fixtures().join("coco_gt.json"))
+        .arg("--dt")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("dt.json"), "{}", text(&o));
+}
+
+#[test]
+fn a_sweep_runs_its_grid_and_skips_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_config(tmp.path());
+    let spec = tmp.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        r#"
+base = "tiny.json"
+out = "unused"
+budgets = [0.5]
+seeds = [0, 1]
+
+[[methods]]
+name = "uniform"
+budgets = [1.0, 0.5]
+
+[[methods]]
+name = "entropy"
+config = { strategy = { kind = "weighted_without_replacement" }, heuristic = { kind = "entropy" } }
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("runs");
+    let sweep = || {
+        xtask()
+            .args(["sweep", "--quiet", "--spec"])
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .args(["--set", "epochs=1"])
+            .output()
+            .unwrap()
+    };
+    let o = sweep();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "entropy-b50-s0",
+            "entropy-b50-s1",
+            "uniform-b100-s0",
+            "uniform-b100-s1",
+            "uniform-b50-s0",
+            "uniform-b50-s1"
+        ]
+    );
+    let s = summary(&out.join("entropy-b50-s1"));
+    assert_eq!(s["heuristic"], "entropy");
+    assert_eq!(s["strategy"], "weighted_without_replacement");
+    assert_eq!(s["seed"], 1);
+    assert_eq!(s["steps"], 4);
+    // Run again: everything is finished, nothing is retrained.
+    let o = sweep();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        text(&o).matches("(finished before)").count(),
+        6,
+        "{}",
+        text(&o)
+    );
+}
