@@ -8,7 +8,10 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 use clap::Subcommand;
 use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
-use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, decode, fcos_loss};
+use isdet_detector::{
+    ConvImpl, DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, decode, fcos_loss,
+    set_default_conv_impl,
+};
 use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
 use serde::Serialize;
 
@@ -32,6 +35,11 @@ pub enum BenchCommand {
         /// Timed steps (after 2 untimed warm-up steps).
         #[arg(long, default_value_t = 10)]
         steps: usize,
+        /// Convolution implementation: `fast` (im2col + GEMM), `stock`
+        /// (candle's conv2d), or `both` (one report each, same process,
+        /// stock first).
+        #[arg(long, default_value = "fast")]
+        conv: String,
         /// Print JSON only.
         #[arg(long)]
         json: bool,
@@ -41,6 +49,7 @@ pub enum BenchCommand {
 #[derive(Serialize)]
 struct TrainStepReport {
     net: String,
+    conv: String,
     preset: String,
     batch: usize,
     size: usize,
@@ -73,6 +82,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             batch,
             size,
             steps,
+            conv,
             json,
         } => {
             if net != "detector" {
@@ -80,15 +90,31 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     "--net {net}: only `detector` is measured so far (convnet-ref arrives with the CPU speed work)"
                 );
             }
-            let report = detector_step(&preset, batch, size, steps.max(1))?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+            for imp in conv_impls(&conv)? {
+                set_default_conv_impl(Some(imp));
+                let mut report = detector_step(&preset, batch, size, steps.max(1))?;
+                report.conv = imp.name().into();
+                if json {
+                    println!("{}", serde_json::to_string(&report)?);
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                }
             }
+            set_default_conv_impl(None);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--conv`: `stock`, `fast` or `both` (stock first).
+fn conv_impls(conv: &str) -> anyhow::Result<Vec<ConvImpl>> {
+    if conv == "both" {
+        return Ok(vec![ConvImpl::Stock, ConvImpl::Fast]);
+    }
+    match ConvImpl::parse(conv) {
+        Some(imp) => Ok(vec![imp]),
+        None => bail!("--conv {conv}: expected stock, fast or both"),
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -171,6 +197,7 @@ fn detector_step(
     let infer_ms = median(infer);
     Ok(TrainStepReport {
         net: "detector".into(),
+        conv: String::new(),
         preset: preset.into(),
         batch,
         size,

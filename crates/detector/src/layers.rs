@@ -4,6 +4,7 @@
 use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::conv::{ConvImpl, conv2d, default_conv_impl};
 use crate::error::Result;
 use crate::params::{ParamKind, ParamStore};
 
@@ -70,11 +71,20 @@ impl Conv {
 
     /// Applies the convolution to an NCHW tensor.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = x.conv2d(self.weight.as_tensor(), self.padding, self.stride, 1, 1)?;
-        Ok(match &self.bias {
-            Some(b) => y.broadcast_add(&b.as_tensor().reshape((1, (), 1, 1))?)?,
-            None => y,
-        })
+        self.forward_with(x, default_conv_impl())
+    }
+
+    /// Applies the convolution with the given implementation (the fast one
+    /// falls back to candle's on non-CPU devices).
+    pub fn forward_with(&self, x: &Tensor, imp: ConvImpl) -> Result<Tensor> {
+        Ok(conv2d(
+            x,
+            self.weight.as_tensor(),
+            self.bias.as_ref().map(Var::as_tensor),
+            self.stride,
+            self.padding,
+            imp,
+        )?)
     }
 }
 

@@ -1,0 +1,181 @@
+//! The fast (im2col + GEMM) convolution agrees with candle's own: forward
+//! outputs and the gradients with respect to input, weight and bias, on
+//! random shapes, strides, paddings, kernel sizes, batch sizes and with or
+//! without a bias.
+
+use candle_core::{Device, Tensor, Var};
+use isdet_detector::{ConvImpl, conv2d};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> Var {
+    let n: usize = dims.iter().product();
+    let v: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    Var::from_tensor(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap()).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+/// Every element within `rel` of the reference, relative to the largest
+/// magnitude of the reference (sums of many products cancel, so a purely
+/// element-wise relative bound would be meaningless near zero).
+fn assert_close(what: &str, fast: &[f32], stock: &[f32], rel: f32) {
+    assert_eq!(fast.len(), stock.len(), "{what}: lengths differ");
+    let scale = stock.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in fast.iter().zip(stock).enumerate() {
+        assert!(
+            (a - b).abs() <= rel * scale,
+            "{what}[{i}]: fast {a} vs stock {b} (scale {scale})"
+        );
+    }
+}
+
+struct Case {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    size: (usize, usize),
+    k: usize,
+    stride: usize,
+    pad: usize,
+    bias: bool,
+}
+
+fn check(rng: &mut ChaCha8Rng, c: &Case) {
+    let x = random(rng, &[c.n, c.cin, c.size.0, c.size.1]);
+    let w = random(rng, &[c.cout, c.cin, c.k, c.k]);
+    let b = c.bias.then(|| random(rng, &[c.cout]));
+    let run = |imp: ConvImpl| {
+        let y = conv2d(
+            x.as_tensor(),
+            w.as_tensor(),
+            b.as_ref().map(Var::as_tensor),
+            c.stride,
+            c.pad,
+            imp,
+        )
+        .unwrap();
+        // A loss with a non-uniform output gradient.
+        let (_, _, ho, wo) = y.dims4().unwrap();
+        let probe: Vec<f32> = (0..y.elem_count())
+            .map(|i| ((i * 37) % 17) as f32 / 17.0 - 0.4)
+            .collect();
+        let probe = Tensor::from_vec(probe, (c.n, c.cout, ho, wo), &Device::Cpu).unwrap();
+        let loss = (&y * &probe).unwrap().sum_all().unwrap();
+        let grads = loss.backward().unwrap();
+        let g = |v: &Var| values(grads.get(v.as_tensor()).unwrap());
+        (
+            values(&y),
+            y.dims().to_vec(),
+            g(&x),
+            g(&w),
+            b.as_ref().map(g),
+        )
+    };
+    let fast = run(ConvImpl::Fast);
+    let stock = run(ConvImpl::Stock);
+    let what = format!(
+        "n{} cin{} cout{} {}x{} k{} s{} p{} bias {}",
+        c.n, c.cin, c.cout, c.size.0, c.size.1, c.k, c.stride, c.pad, c.bias
+    );
+    assert_eq!(fast.1, stock.1, "{what}: output shapes differ");
+    assert_close(&format!("{what} y"), &fast.0, &stock.0, 1e-4);
+    assert_close(&format!("{what} dx"), &fast.2, &stock.2, 1e-4);
+    assert_close(&format!("{what} dw"), &fast.3, &stock.3, 1e-4);
+    if let (Some(f), Some(s)) = (&fast.4, &stock.4) {
+        assert_close(&format!("{what} db"), f, s, 1e-4);
+    }
+}
+
+#[test]
+fn fast_conv_matches_stock_on_random_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..60 {
+        let k = if rng.random_bool(0.5) { 1 } else { 3 };
+        let pad = rng.random_range(0..=1usize);
+        let stride = rng.random_range(1..=2usize);
+        let lo = if k > 2 * pad { k - 2 * pad } else { 1 };
+        // Stock candle's input gradient takes its output padding from the
+        // height alone, so width and height must leave the same remainder
+        // modulo the stride for the reference to be right.
+        let h = rng.random_range(lo..=11);
+        let w = h + stride * rng.random_range(0..=2usize);
+        let case = Case {
+            n: rng.random_range(1..=4),
+            cin: rng.random_range(1..=9),
+            cout: rng.random_range(1..=9),
+            size: if rng.random_bool(0.5) { (h, w) } else { (w, h) },
+            k,
+            stride,
+            pad,
+            bias: rng.random_bool(0.5),
+        };
+        check(&mut rng, &case);
+    }
+}
+
+#[test]
+fn fast_conv_matches_stock_on_the_detectors_shapes() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // (cin, cout, k, stride, pad, size, bias): stem, strided block,
+    // shortcut, lateral, pyramid/head, prediction layer.
+    for (cin, cout, k, stride, pad, size, bias) in [
+        (3, 16, 3, 2, 1, 32, false),
+        (16, 24, 3, 2, 1, 16, false),
+        (16, 24, 1, 2, 0, 16, false),
+        (24, 24, 3, 1, 1, 8, false),
+        (48, 16, 1, 1, 0, 4, true),
+        (16, 5, 3, 1, 1, 4, true),
+        (16, 16, 3, 1, 1, 1, true),
+    ] {
+        for n in [1, 3] {
+            check(
+                &mut rng,
+                &Case {
+                    n,
+                    cin,
+                    cout,
+                    size: (size, size),
+                    k,
+                    stride,
+                    pad,
+                    bias,
+                },
+            );
+        }
+    }
+}
+
+#[test]
+fn fast_conv_without_gradients_matches_stock() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let x = random(&mut rng, &[2, 4, 9, 7]).as_tensor().detach();
+    let w = random(&mut rng, &[6, 4, 3, 3]).as_tensor().detach();
+    let b = random(&mut rng, &[6]).as_tensor().detach();
+    let fast = conv2d(&x, &w, Some(&b), 2, 1, ConvImpl::Fast).unwrap();
+    let stock = conv2d(&x, &w, Some(&b), 2, 1, ConvImpl::Stock).unwrap();
+    assert_close("no-grad y", &values(&fast), &values(&stock), 1e-4);
+}
+
+#[test]
+fn fast_conv_handles_non_contiguous_inputs() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let x = random(&mut rng, &[2, 5, 6, 3])
+        .as_tensor()
+        .transpose(2, 3)
+        .unwrap();
+    let w = random(&mut rng, &[4, 5, 3, 3]).as_tensor().detach();
+    let fast = conv2d(&x, &w, None, 1, 1, ConvImpl::Fast).unwrap();
+    let stock = conv2d(&x, &w, None, 1, 1, ConvImpl::Stock).unwrap();
+    assert_close("transposed y", &values(&fast), &values(&stock), 1e-4);
+}
+
+#[test]
+fn conv_impl_parses_its_names() {
+    assert_eq!(ConvImpl::parse("stock"), Some(ConvImpl::Stock));
+    assert_eq!(ConvImpl::parse(" FAST "), Some(ConvImpl::Fast));
+    assert_eq!(ConvImpl::parse("slow"), None);
+    assert_eq!(ConvImpl::Fast.name(), "fast");
+}
