@@ -105,10 +105,8 @@ pub fn save_tensors(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
 /// Reads named tensors written by [`save_tensors`] onto `device`.
 pub fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     let bytes = std::fs::read(path).map_err(io(path))?;
-    candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
-        DetectorError::Checkpoint {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        }
+    candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| DetectorError::Checkpoint {
+        path: path.to_path_buf(),
+        message: e.to_string(),
     })
 }
