@@ -248,10 +248,7 @@ impl Optimizer for AdamW {
         let mut out = HashMap::new();
         named_buffers("m", &self.params, &self.m, &mut out);
         named_buffers("v", &self.params, &self.v, &mut out);
-        out.insert(
-            "t".into(),
-            Tensor::new(&[i64::from(self.t)], &Device::Cpu)?,
-        );
+        out.insert("t".into(), Tensor::new(&[i64::from(self.t)], &Device::Cpu)?);
         Ok(out)
     }
 
