@@ -563,8 +563,14 @@ impl<'a> Run<'a> {
         self.time.backward += t.elapsed().as_secs_f64();
         self.loss_sum += f64::from(objective);
         self.loss_count += 1;
+        let last_ap = self
+            .last_eval
+            .as_ref()
+            .map_or(String::new(), |(step, m, _)| {
+                format!(" | AP {:.4} AP50 {:.4} @ {step}", m.stats[0], m.stats[1])
+            });
         self.progress
-            .set_message(format!("loss {objective:.3} lr {:.2e}", self.lr));
+            .set_message(format!("loss {objective:.3} lr {:.2e}{last_ap}", self.lr));
         Ok(true)
     }
 
