@@ -24,11 +24,11 @@
 //! [`set_default_conv_impl`] overrides it inside a process (benchmarks and
 //! tests compare both paths in one run).
 
-use std::sync::OnceLock;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
-use rayon::prelude::*;
 
 /// Which convolution implementation [`conv2d`] (and every convolution of
 /// the models) uses on the CPU.
@@ -214,11 +214,6 @@ impl Geom {
         self.ho * self.wo
     }
 
-    /// Columns of the patch matrix (the whole batch).
-    fn cols(&self) -> usize {
-        self.n * self.hwo()
-    }
-
     /// A 1×1 stride-1 unpadded convolution: the patch matrix of one image
     /// is the image itself.
     fn pointwise(&self) -> bool {
@@ -226,11 +221,41 @@ impl Geom {
     }
 }
 
-/// Rayon tasks get at least this many floats of work each.
-const GRAIN: usize = 8192;
+/// Runs `f(0)`, …, `f(n − 1)` on candle's CPU worker pool (the barrier pool
+/// its element-wise ops use, so that no second pool competes with it for
+/// the cores).
+pub(crate) fn run_units<F: Fn(usize) + Sync>(n: usize, f: F) {
+    if n <= 1 || pool_threads() <= 1 {
+        (0..n).for_each(f);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(n, |r| r.for_each(&f));
+    }
+}
 
-fn min_len(chunk: usize) -> usize {
-    (GRAIN / chunk.max(1)).max(1)
+/// Threads of candle's CPU worker pool (its workers and the caller).
+pub(crate) fn pool_threads() -> usize {
+    static THREADS: OnceLock<usize> = OnceLock::new();
+    *THREADS.get_or_init(|| candle_core::utils::barrier_pool().n_workers() + 1)
+}
+
+/// Splits `data` into consecutive chunks of `len` (the last may be shorter),
+/// each behind its own lock so that units on different threads can each
+/// take their own.
+pub(crate) fn split_mut(data: &mut [f32], len: usize) -> Vec<Mutex<&mut [f32]>> {
+    data.chunks_mut(len.max(1)).map(Mutex::new).collect()
+}
+
+/// Locks a unit's chunk (a poisoned lock only means another unit panicked,
+/// which the pool propagates anyway).
+pub(crate) fn lock<'a, 'b>(m: &'a Mutex<&'b mut [f32]>) -> MutexGuard<'a, &'b mut [f32]> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Images per unit of work: whole images, enough columns per GEMM to be
+/// efficient, and at least one unit per thread when the batch allows.
+fn images_per_unit(g: &Geom) -> usize {
+    let per_thread = g.n.div_ceil(pool_threads());
+    per_thread.min(2048usize.div_ceil(g.hwo().max(1))).max(1)
 }
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> candle_core::Result<&'a [f32]> {
@@ -243,138 +268,127 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> candle_core::Res
     }
 }
 
-/// The patch matrix: `col[(c·k + ky)·k + kx][img·HWo + oy·Wo + ox] =
+/// The output positions `[lo, hi)` along one axis whose input position
+/// `o·s + kk − p` lies in `[0, len)`.
+fn valid_range(out: usize, len: usize, s: usize, kk: usize, p: usize) -> (usize, usize) {
+    let lo = p.saturating_sub(kk).div_ceil(s).min(out);
+    // o·s + kk − p ≤ len − 1  ⇔  o ≤ (len − 1 + p − kk) / s
+    let hi = match (len + p).checked_sub(kk + 1) {
+        Some(v) => (v / s + 1).min(out),
+        None => 0,
+    };
+    (lo, hi.max(lo))
+}
+
+/// The patch matrix of `imgs` consecutive images (`x` holds exactly them):
+/// `col[(c·k + ky)·k + kx][img·HWo + oy·Wo + ox] =
 /// x[img][c][oy·s + ky − p][ox·s + kx − p]` (zero outside the image).
-fn im2col(g: &Geom, x: &[f32], col: &mut [f32]) {
-    let (hw, hwo, cols) = (g.h * g.w, g.hwo(), g.cols());
-    col.par_chunks_mut(cols)
-        .with_min_len(min_len(cols))
-        .enumerate()
-        .for_each(|(r, row)| {
-            let (c, ky, kx) = (r / (g.k * g.k), (r / g.k) % g.k, r % g.k);
-            for img in 0..g.n {
-                let src = &x[(img * g.cin + c) * hw..][..hw];
-                let dst = &mut row[img * hwo..][..hwo];
-                patch_row(g, src, dst, ky, kx);
-            }
-        });
-}
-
-/// The valid output columns `[lo, hi)` of kernel column `kx` for stride 1
-/// (input column `ox + kx − p`).
-fn valid_cols(g: &Geom, kx: usize) -> (usize, usize) {
-    let lo = g.pad.saturating_sub(kx).min(g.wo);
-    let hi = (g.w + g.pad).saturating_sub(kx).min(g.wo).max(lo);
-    (lo, hi)
-}
-
-/// The input row of output row `oy` and kernel row `ky`, if inside.
-fn input_row(g: &Geom, oy: usize, ky: usize) -> Option<usize> {
-    (oy * g.stride + ky)
-        .checked_sub(g.pad)
-        .filter(|&iy| iy < g.h)
-}
-
-fn patch_row(g: &Geom, src: &[f32], dst: &mut [f32], ky: usize, kx: usize) {
-    for oy in 0..g.ho {
-        let d = &mut dst[oy * g.wo..][..g.wo];
-        let Some(iy) = input_row(g, oy, ky) else {
-            d.fill(0.0);
-            continue;
-        };
-        let srow = &src[iy * g.w..][..g.w];
-        if g.stride == 1 {
-            let (lo, hi) = valid_cols(g, kx);
-            d[..lo].fill(0.0);
-            d[hi..].fill(0.0);
-            if hi > lo {
-                let s0 = lo + kx - g.pad;
-                d[lo..hi].copy_from_slice(&srow[s0..s0 + (hi - lo)]);
-            }
-        } else {
-            for (ox, v) in d.iter_mut().enumerate() {
-                *v = (ox * g.stride + kx)
-                    .checked_sub(g.pad)
-                    .and_then(|ix| srow.get(ix))
-                    .copied()
-                    .unwrap_or(0.0);
+fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
+    let (hw, hwo) = (g.h * g.w, g.hwo());
+    let cols = imgs * hwo;
+    for (r, row) in col.chunks_mut(cols).enumerate() {
+        let (c, ky, kx) = (r / (g.k * g.k), (r / g.k) % g.k, r % g.k);
+        let (ylo, yhi) = valid_range(g.ho, g.h, g.stride, ky, g.pad);
+        let (xlo, xhi) = valid_range(g.wo, g.w, g.stride, kx, g.pad);
+        for img in 0..imgs {
+            let src = &x[(img * g.cin + c) * hw..][..hw];
+            let dst = &mut row[img * hwo..][..hwo];
+            dst[..ylo * g.wo].fill(0.0);
+            dst[yhi * g.wo..].fill(0.0);
+            for oy in ylo..yhi {
+                let iy = oy * g.stride + ky - g.pad;
+                let srow = &src[iy * g.w..][..g.w];
+                let d = &mut dst[oy * g.wo..][..g.wo];
+                d[..xlo].fill(0.0);
+                d[xhi..].fill(0.0);
+                if xhi > xlo {
+                    let ix0 = xlo * g.stride + kx - g.pad;
+                    if g.stride == 1 {
+                        d[xlo..xhi].copy_from_slice(&srow[ix0..ix0 + (xhi - xlo)]);
+                    } else {
+                        for (v, s) in d[xlo..xhi]
+                            .iter_mut()
+                            .zip(srow[ix0..].iter().step_by(g.stride))
+                        {
+                            *v = *s;
+                        }
+                    }
+                }
             }
         }
     }
 }
 
-/// The adjoint of [`im2col`]: sums the patch-matrix gradient back into the
-/// NCHW input gradient `dx` (overwritten).
-fn col2im(g: &Geom, dcol: &[f32], dx: &mut [f32]) {
-    let (hw, hwo, cols) = (g.h * g.w, g.hwo(), g.cols());
-    dx.par_chunks_mut(hw)
-        .with_min_len(min_len(hw * g.k * g.k))
-        .enumerate()
-        .for_each(|(i, plane)| {
-            let (img, c) = (i / g.cin, i % g.cin);
-            plane.fill(0.0);
-            for ky in 0..g.k {
-                for kx in 0..g.k {
-                    let r = (c * g.k + ky) * g.k + kx;
-                    let src = &dcol[r * cols + img * hwo..][..hwo];
-                    for oy in 0..g.ho {
-                        let Some(iy) = input_row(g, oy, ky) else {
-                            continue;
-                        };
-                        let s = &src[oy * g.wo..][..g.wo];
-                        let prow = &mut plane[iy * g.w..][..g.w];
-                        if g.stride == 1 {
-                            let (lo, hi) = valid_cols(g, kx);
-                            if hi > lo {
-                                let p0 = lo + kx - g.pad;
-                                for (p, v) in prow[p0..p0 + (hi - lo)].iter_mut().zip(&s[lo..hi]) {
-                                    *p += v;
-                                }
-                            }
-                        } else {
-                            for (ox, v) in s.iter().enumerate() {
-                                if let Some(p) = (ox * g.stride + kx)
-                                    .checked_sub(g.pad)
-                                    .and_then(|ix| prow.get_mut(ix))
-                                {
-                                    *p += v;
-                                }
-                            }
+/// The adjoint of [`im2col`]: sums the patch-matrix gradient of `imgs`
+/// images back into their NCHW input gradient `dx` (overwritten).
+fn col2im(g: &Geom, imgs: usize, dcol: &[f32], dx: &mut [f32]) {
+    let (hw, hwo) = (g.h * g.w, g.hwo());
+    let cols = imgs * hwo;
+    for (i, plane) in dx.chunks_mut(hw).enumerate() {
+        let (img, c) = (i / g.cin, i % g.cin);
+        plane.fill(0.0);
+        for ky in 0..g.k {
+            let (ylo, yhi) = valid_range(g.ho, g.h, g.stride, ky, g.pad);
+            for kx in 0..g.k {
+                let (xlo, xhi) = valid_range(g.wo, g.w, g.stride, kx, g.pad);
+                if xhi == xlo {
+                    continue;
+                }
+                let r = (c * g.k + ky) * g.k + kx;
+                let src = &dcol[r * cols + img * hwo..][..hwo];
+                let ix0 = xlo * g.stride + kx - g.pad;
+                for oy in ylo..yhi {
+                    let iy = oy * g.stride + ky - g.pad;
+                    let s = &src[oy * g.wo + xlo..oy * g.wo + xhi];
+                    let prow = &mut plane[iy * g.w..][..g.w];
+                    if g.stride == 1 {
+                        for (p, v) in prow[ix0..ix0 + s.len()].iter_mut().zip(s) {
+                            *p += v;
+                        }
+                    } else {
+                        for (p, v) in prow[ix0..].iter_mut().step_by(g.stride).zip(s) {
+                            *p += v;
                         }
                     }
                 }
             }
-        });
+        }
+    }
 }
 
 /// `(C, N, HW)` → `(N, C, HW)`, adding `bias[c]` if given.
 fn cn_to_nc(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize, bias: Option<&[f32]>) {
-    dst.par_chunks_mut(hw)
-        .with_min_len(min_len(hw))
-        .enumerate()
-        .for_each(|(i, d)| {
-            let (img, ch) = (i / c, i % c);
-            let s = &src[(ch * n + img) * hw..][..hw];
-            match bias {
-                Some(b) => {
-                    for (d, s) in d.iter_mut().zip(s) {
-                        *d = s + b[ch];
-                    }
-                }
-                None => d.copy_from_slice(s),
-            }
-        });
+    for (i, d) in dst.chunks_mut(hw).enumerate() {
+        let (img, ch) = (i / c, i % c);
+        let s = &src[(ch * n + img) * hw..][..hw];
+        match bias {
+            Some(b) => d.iter_mut().zip(s).for_each(|(d, s)| *d = s + b[ch]),
+            None => d.copy_from_slice(s),
+        }
+    }
 }
 
 /// `(N, C, HW)` → `(C, N, HW)`.
 fn nc_to_cn(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize) {
-    dst.par_chunks_mut(hw)
-        .with_min_len(min_len(hw))
-        .enumerate()
-        .for_each(|(i, d)| {
-            let (ch, img) = (i / n, i % n);
-            d.copy_from_slice(&src[(img * c + ch) * hw..][..hw]);
-        });
+    for (i, d) in dst.chunks_mut(hw).enumerate() {
+        let (ch, img) = (i / n, i % n);
+        d.copy_from_slice(&src[(img * c + ch) * hw..][..hw]);
+    }
+}
+
+/// The patch matrix of a unit of `imgs` images: borrowed when it is the
+/// input itself (a pointwise convolution of one image).
+fn unit_col<'a>(g: &Geom, imgs: usize, x: &'a [f32]) -> Cow<'a, [f32]> {
+    if g.pointwise() && imgs == 1 {
+        return Cow::Borrowed(x);
+    }
+    let mut col = vec![0f32; g.ckk() * imgs * g.hwo()];
+    if g.pointwise() {
+        nc_to_cn(x, &mut col, imgs, g.cin, g.hwo());
+    } else {
+        im2col(g, imgs, x, &mut col);
+    }
+    Cow::Owned(col)
 }
 
 /// Forward of the fast convolution (`(x, w)` or `(x, w, bias)`).
@@ -399,46 +413,42 @@ impl ConvFwd {
             Some((s, l)) => Some(contiguous(s, l, NAME)?),
             None => None,
         };
-        let (ckk, cols, hwo) = (g.ckk(), g.cols(), g.hwo());
-        // The patch matrix (the input itself for a pointwise conv of one image).
-        let owned_col;
-        let col: &[f32] = if g.pointwise() && g.n == 1 {
-            xs
-        } else if g.pointwise() {
-            let mut c = vec![0f32; ckk * cols];
-            nc_to_cn(xs, &mut c, g.n, g.cin, hwo);
-            owned_col = c;
-            &owned_col
-        } else {
-            let mut c = vec![0f32; ckk * cols];
-            im2col(&g, xs, &mut c);
-            owned_col = c;
-            &owned_col
-        };
-        let mut y = vec![0f32; g.cout * cols];
-        let mut tmp = if g.n == 1 {
-            Vec::new()
-        } else {
-            vec![0f32; g.cout * cols]
-        };
-        let dst = if g.n == 1 { &mut y } else { &mut tmp };
-        // Y (C_out × N·HWo) = W (C_out × ckk) · col (ckk × N·HWo)
-        sgemm::gemm(
-            (g.cout, cols, ckk),
-            sgemm::MatMut::new(dst, cols, 1),
-            false,
-            sgemm::Mat::new(ws, ckk, 1),
-            sgemm::Mat::new(col, cols, 1),
-        );
-        if g.n == 1 {
-            if let Some(b) = bs {
-                for (row, bv) in y.chunks_mut(hwo).zip(b) {
-                    row.iter_mut().for_each(|v| *v += bv);
+        let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
+        let per = images_per_unit(&g);
+        let mut y = vec![0f32; g.n * g.cout * hwo];
+        let outs = split_mut(&mut y, per * g.cout * hwo);
+        run_units(outs.len(), |u| {
+            let mut out = lock(&outs[u]);
+            let imgs = out.len() / (g.cout * hwo).max(1);
+            let col = unit_col(&g, imgs, &xs[u * per * chw..][..imgs * chw]);
+            let cols = imgs * hwo;
+            // Y (C_out × imgs·HWo) = W (C_out × ckk) · col (ckk × imgs·HWo)
+            if imgs == 1 {
+                sgemm::gemm(
+                    (g.cout, cols, ckk),
+                    sgemm::MatMut::new(&mut out, cols, 1),
+                    false,
+                    sgemm::Mat::new(ws, ckk, 1),
+                    sgemm::Mat::new(&col, cols, 1),
+                );
+                if let Some(b) = bs {
+                    for (row, bv) in out.chunks_mut(hwo).zip(b) {
+                        row.iter_mut().for_each(|v| *v += bv);
+                    }
                 }
+            } else {
+                let mut tmp = vec![0f32; g.cout * cols];
+                sgemm::gemm(
+                    (g.cout, cols, ckk),
+                    sgemm::MatMut::new(&mut tmp, cols, 1),
+                    false,
+                    sgemm::Mat::new(ws, ckk, 1),
+                    sgemm::Mat::new(&col, cols, 1),
+                );
+                cn_to_nc(&tmp, &mut out, imgs, g.cout, hwo, bs);
             }
-        } else {
-            cn_to_nc(&tmp, &mut y, g.n, g.cout, hwo, bs);
-        }
+        });
+        drop(outs);
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
     }
 
@@ -567,75 +577,84 @@ impl CustomOp3 for ConvBwd {
         let xs = contiguous(s1, l1, NAME)?;
         let ws = contiguous(s2, l2, NAME)?;
         let dys = contiguous(s3, l3, NAME)?;
-        let (ckk, cols, hwo) = (g.ckk(), g.cols(), g.hwo());
+        let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
+        let per = images_per_unit(&g);
+        let n_units = g.n.div_ceil(per);
         let x_len = if self.need_dx { xs.len() } else { 0 };
-        let b_len = if self.has_bias { g.cout } else { 0 };
-        let mut out = vec![0f32; x_len + ws.len() + b_len];
-        let (dx, rest) = out.split_at_mut(x_len);
-        let (dw, db) = rest.split_at_mut(ws.len());
-
-        // dY as C_out × N·HWo.
-        let owned_dy;
-        let dy: &[f32] = if g.n == 1 {
-            dys
-        } else {
-            let mut t = vec![0f32; g.cout * cols];
-            nc_to_cn(dys, &mut t, g.n, g.cout, hwo);
-            owned_dy = t;
-            &owned_dy
-        };
-        if self.has_bias {
-            db.par_iter_mut()
-                .zip(dy.par_chunks(cols))
-                .for_each(|(b, row)| *b = row.iter().sum());
-        }
-
-        // The patch matrix, whose buffer is reused for its gradient.
-        let mut col = if g.pointwise() && g.n == 1 {
-            Vec::new()
-        } else {
-            vec![0f32; ckk * cols]
-        };
-        if g.pointwise() && g.n > 1 {
-            nc_to_cn(xs, &mut col, g.n, g.cin, hwo);
-        } else if !g.pointwise() {
-            im2col(&g, xs, &mut col);
-        }
-        let col_ref: &[f32] = if g.pointwise() && g.n == 1 { xs } else { &col };
-        // dW (C_out × ckk) = dY (C_out × N·HWo) · colᵀ (N·HWo × ckk)
-        sgemm::gemm(
-            (g.cout, ckk, cols),
-            sgemm::MatMut::new(dw, ckk, 1),
-            false,
-            sgemm::Mat::new(dy, cols, 1),
-            sgemm::Mat::new(col_ref, 1, cols),
-        );
-
-        if self.need_dx {
-            // dcol (ckk × N·HWo) = Wᵀ (ckk × C_out) · dY (C_out × N·HWo)
-            let wt = sgemm::Mat::new(ws, 1, ckk);
-            let dyr = sgemm::Mat::new(dy, cols, 1);
-            if g.pointwise() && g.n == 1 {
-                sgemm::gemm(
-                    (ckk, cols, g.cout),
-                    sgemm::MatMut::new(dx, cols, 1),
-                    false,
-                    wt,
-                    dyr,
-                );
+        let mut dx = vec![0f32; x_len];
+        let dx_parts = split_mut(&mut dx, per * chw);
+        // Per-unit partial weight (and bias) gradients, summed below.
+        let mut partial = vec![0f32; n_units * (ws.len() + g.cout)];
+        let partials = split_mut(&mut partial, ws.len() + g.cout);
+        run_units(n_units, |u| {
+            let imgs = per.min(g.n - u * per);
+            let cols = imgs * hwo;
+            let mut part = lock(&partials[u]);
+            let (dw, db) = part.split_at_mut(ws.len());
+            // dY of the unit as C_out × imgs·HWo.
+            let dy_imgs = &dys[u * per * g.cout * hwo..][..imgs * g.cout * hwo];
+            let dy: Cow<'_, [f32]> = if imgs == 1 {
+                Cow::Borrowed(dy_imgs)
             } else {
-                sgemm::gemm(
-                    (ckk, cols, g.cout),
-                    sgemm::MatMut::new(&mut col, cols, 1),
-                    false,
-                    wt,
-                    dyr,
-                );
-                if g.pointwise() {
-                    cn_to_nc(&col, dx, g.n, g.cin, hwo, None);
-                } else {
-                    col2im(&g, &col, dx);
+                let mut t = vec![0f32; g.cout * cols];
+                nc_to_cn(dy_imgs, &mut t, imgs, g.cout, hwo);
+                Cow::Owned(t)
+            };
+            if self.has_bias {
+                for (b, row) in db.iter_mut().zip(dy.chunks(cols)) {
+                    *b = row.iter().sum();
                 }
+            }
+            let col = unit_col(&g, imgs, &xs[u * per * chw..][..imgs * chw]);
+            // dW (C_out × ckk) = dY (C_out × cols) · colᵀ (cols × ckk)
+            sgemm::gemm(
+                (g.cout, ckk, cols),
+                sgemm::MatMut::new(dw, ckk, 1),
+                false,
+                sgemm::Mat::new(&dy, cols, 1),
+                sgemm::Mat::new(&col, 1, cols),
+            );
+            if !self.need_dx {
+                return;
+            }
+            let mut dxu = lock(&dx_parts[u]);
+            // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols)
+            let wt = sgemm::Mat::new(ws, 1, ckk);
+            let dyr = sgemm::Mat::new(&dy, cols, 1);
+            match col {
+                Cow::Borrowed(_) => {
+                    sgemm::gemm(
+                        (ckk, cols, g.cout),
+                        sgemm::MatMut::new(&mut dxu, cols, 1),
+                        false,
+                        wt,
+                        dyr,
+                    );
+                }
+                Cow::Owned(mut dcol) => {
+                    sgemm::gemm(
+                        (ckk, cols, g.cout),
+                        sgemm::MatMut::new(&mut dcol, cols, 1),
+                        false,
+                        wt,
+                        dyr,
+                    );
+                    if g.pointwise() {
+                        cn_to_nc(&dcol, &mut dxu, imgs, g.cin, hwo, None);
+                    } else {
+                        col2im(&g, imgs, &dcol, &mut dxu);
+                    }
+                }
+            }
+        });
+        drop((dx_parts, partials));
+        let mut out = dx;
+        let (wl, bl) = (ws.len(), if self.has_bias { g.cout } else { 0 });
+        out.resize(x_len + wl + bl, 0.0);
+        let tail = &mut out[x_len..];
+        for p in partial.chunks(wl + g.cout) {
+            for (o, v) in tail.iter_mut().zip(&p[..wl + bl]) {
+                *o += v;
             }
         }
         let len = out.len();
@@ -680,13 +699,6 @@ mod sgemm {
     impl<'a> MatMut<'a> {
         pub(super) fn new(data: &'a mut [f32], rs: usize, cs: usize) -> Self {
             MatMut { data, rs, cs }
-        }
-    }
-
-    fn parallelism() -> gemm::Parallelism {
-        match candle_core::utils::get_num_threads() {
-            0 | 1 => gemm::Parallelism::None,
-            n => gemm::Parallelism::Rayon(n),
         }
     }
 
@@ -757,7 +769,7 @@ mod sgemm {
                 false,
                 false,
                 false,
-                parallelism(),
+                gemm::Parallelism::None,
             );
         }
     }
