@@ -1,11 +1,12 @@
 //! Building blocks: convolution, normalisation (BatchNorm with train/eval
 //! modes, or GroupNorm) and their combination.
 
-use candle_core::{D, Tensor, Var};
+use candle_core::{D, DType, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::conv::{ConvImpl, conv2d, default_conv_impl};
 use crate::error::Result;
+use crate::norm::{Stats, norm_relu};
 use crate::params::{ParamKind, ParamStore};
 
 /// Which normalisation the convolutional blocks use.
@@ -145,6 +146,52 @@ impl Norm {
     /// Normalises `x`; `train` selects batch statistics (and updates the
     /// running ones) for BatchNorm.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_relu(x, train, false)
+    }
+
+    /// [`Norm::forward`], then a ReLU if `relu`. With [`ConvImpl::Fast`]
+    /// (the default) f32 CPU tensors go through one fused op.
+    pub fn forward_relu(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        if default_conv_impl() == ConvImpl::Fast
+            && x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && self.weight.dtype() == DType::F32
+        {
+            return self.forward_fused(x, train, relu);
+        }
+        let y = self.forward_stock(x, train)?;
+        Ok(if relu { y.relu()? } else { y })
+    }
+
+    fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let stats = match (self.kind, &self.running_mean, &self.running_var) {
+            (NormKind::Batch, Some(_), Some(_)) if train => Stats::Batch,
+            (NormKind::Batch, Some(rm), Some(rv)) => Stats::Fixed {
+                mean: rm.as_detached_tensor().to_vec1::<f32>()?,
+                var: rv.as_detached_tensor().to_vec1::<f32>()?,
+            },
+            _ => Stats::Group(self.groups),
+        };
+        let out = norm_relu(
+            x,
+            self.weight.as_tensor(),
+            self.bias.as_tensor(),
+            stats,
+            EPS,
+            relu,
+        )?;
+        if let (Some((mean, var)), Some(rm), Some(rv)) =
+            (out.batch_stats, &self.running_mean, &self.running_var)
+        {
+            let c = mean.len();
+            let mean = Tensor::from_vec(mean, c, x.device())?;
+            let var = Tensor::from_vec(var, c, x.device())?;
+            self.update_running(rm, rv, &mean, &var, x)?;
+        }
+        Ok(out.y)
+    }
+
+    fn forward_stock(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let normed = match (self.kind, &self.running_mean, &self.running_var) {
             (NormKind::Batch, Some(rm), Some(rv)) => {
                 if train {
@@ -230,7 +277,7 @@ impl ConvNorm {
 
     /// Applies the block.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.norm.forward(&self.conv.forward(x)?, train)?;
-        Ok(if self.relu { y.relu()? } else { y })
+        self.norm
+            .forward_relu(&self.conv.forward(x)?, train, self.relu)
     }
 }

@@ -39,6 +39,7 @@ mod error;
 mod fcos;
 mod layers;
 pub mod loss;
+mod norm;
 mod optim;
 mod params;
 

@@ -179,3 +179,69 @@ fn conv_impl_parses_its_names() {
     assert_eq!(ConvImpl::parse("slow"), None);
     assert_eq!(ConvImpl::Fast.name(), "fast");
 }
+
+/// The whole detector (fast convolutions and fused normalisations) against
+/// the stock path: objective, every parameter gradient, the BatchNorm
+/// running statistics after the step, and evaluation-mode outputs. This is
+/// the only test of this binary that changes the process-wide default.
+#[test]
+fn whole_detector_matches_stock() {
+    use isdet_data::{Annotation, BBox};
+    use isdet_detector::{Fcos, FcosConfig, NormKind, assign, fcos_loss, set_default_conv_impl};
+
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let images = random(&mut rng, &[3, 3, 64, 64]).as_tensor().detach();
+    let a = [Annotation {
+        bbox: BBox::new(3.0, 4.0, 40.0, 25.0),
+        class: 1,
+        crowd: false,
+    }];
+    let b = [Annotation {
+        bbox: BBox::new(10.0, 12.0, 60.0, 44.0),
+        class: 0,
+        crowd: false,
+    }];
+    for (norm, head_norm) in [
+        (NormKind::Batch, NormKind::Group(4)),
+        (NormKind::Group(2), NormKind::Batch),
+    ] {
+        let config = FcosConfig {
+            widths: [8, 8, 16, 16, 16],
+            fpn_channels: 16,
+            head_convs: 1,
+            norm,
+            head_norm,
+            ..FcosConfig::tiny(2, 64)
+        };
+        let run = |imp: ConvImpl| {
+            set_default_conv_impl(Some(imp));
+            let model = Fcos::new(config.clone(), 1, &Device::Cpu).unwrap();
+            let targets = assign(model.locations(), &[&a, &[], &b], 2, 1.5).unwrap();
+            let out = model.forward(&images, true).unwrap();
+            let loss = fcos_loss(&out, &targets, None).unwrap();
+            let grads = loss.objective.backward().unwrap();
+            let mut named = Vec::new();
+            for p in model.params().all() {
+                let v = match grads.get(p.var.as_tensor()) {
+                    Some(g) => values(g),
+                    None => values(p.var.as_tensor()),
+                };
+                named.push((p.name.clone(), v));
+            }
+            let eval = model.forward(&images, false).unwrap();
+            named.push(("eval.cls".into(), values(&eval.cls_logits)));
+            named.push(("eval.ltrb".into(), values(&eval.ltrb)));
+            set_default_conv_impl(None);
+            (loss.objective.to_scalar::<f32>().unwrap(), named)
+        };
+        let (fast_loss, fast) = run(ConvImpl::Fast);
+        let (stock_loss, stock) = run(ConvImpl::Stock);
+        assert!(
+            (fast_loss - stock_loss).abs() <= 1e-4 * stock_loss.abs().max(1.0),
+            "{norm:?}: objective fast {fast_loss} vs stock {stock_loss}"
+        );
+        for ((name, f), (_, s)) in fast.iter().zip(&stock) {
+            assert_close(&format!("{norm:?} {name}"), f, s, 1e-4);
+        }
+    }
+}
