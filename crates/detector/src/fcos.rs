@@ -5,9 +5,11 @@ use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::assign::Locations;
+use crate::conv::default_conv_impl;
 use crate::error::{DetectorError, Result};
 use crate::layers::{Conv, ConvNorm, NormKind};
 use crate::params::{ParamKind, ParamStore};
+use crate::upsample::upsample_nearest;
 
 /// The architecture of a detector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,7 +332,7 @@ impl Fcos {
             let mut p = self.lateral[i].forward(&feats[i])?;
             if let Some(t) = &top {
                 let (_, _, h, w) = p.dims4()?;
-                p = (p + t.upsample_nearest2d(h, w)?)?;
+                p = (p + upsample_nearest(t, h, w, default_conv_impl())?)?;
             }
             top = Some(p.clone());
             out[i] = Some(self.output[i].forward(&p, train)?);

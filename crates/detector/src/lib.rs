@@ -42,6 +42,7 @@ pub mod loss;
 mod norm;
 mod optim;
 mod params;
+mod upsample;
 
 pub use assign::{Locations, Targets, assign};
 pub use classifier::{Classifier, ClassifierConfig, class_probabilities, soft_cross_entropy};

@@ -65,13 +65,15 @@ fn gradients_match_finite_differences() {
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        // The element with the largest gradient, and a step of 0.03: in f32
-        // smaller steps drown in rounding noise (measured: 1e-3 gives 30%
-        // disagreement deep in the backbone, 3e-2 gives 2%).
+        // The element with the largest gradient, and steps of 0.03, 0.01 and
+        // 0.003, the best of which must agree: in f32 small steps drown in
+        // rounding noise (measured: 1e-3 gives 30% disagreement deep in the
+        // backbone), while large ones cross ReLU kinks where the objective
+        // curves (stem.conv.weight[87] here: 0.03 is 29% off, 0.003 is
+        // 1.5% off).
         let k = (0..grad.len())
             .max_by(|&i, &j| grad[i].abs().total_cmp(&grad[j].abs()))
             .unwrap();
-        let eps = 3e-2f32;
         let at = |delta: f32| {
             let mut v = original.clone();
             v[k] += delta;
@@ -80,12 +82,21 @@ fn gradients_match_finite_differences() {
                 .unwrap();
             objective().to_scalar::<f32>().unwrap() as f64
         };
-        let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+        let analytic = grad[k] as f64;
+        let (err, numeric) = [3e-2f32, 1e-2, 3e-3]
+            .into_iter()
+            .map(|eps| {
+                let numeric = (at(eps) - at(-eps)) / (2.0 * eps as f64);
+                (
+                    (numeric - analytic).abs() / analytic.abs().max(1e-3),
+                    numeric,
+                )
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
         p.var
             .set(&Tensor::from_vec(original, p.var.dims(), &dev).unwrap())
             .unwrap();
-        let analytic = grad[k] as f64;
-        let err = (numeric - analytic).abs() / analytic.abs().max(1e-3);
         assert!(
             err < 0.05,
             "{name}[{k}]: autograd {analytic:.6} vs finite difference {numeric:.6}"
