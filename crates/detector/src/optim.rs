@@ -123,10 +123,16 @@ impl Optimizer for Sgd {
             let Some(g) = grads.get(p.var.as_tensor()) else {
                 continue;
             };
+            // candle leaves a variable's gradient attached to the forward
+            // graph; a momentum buffer built from it would keep every
+            // step's activations alive (memory grows without bound).
+            let g = g.detach();
             let theta = p.var.as_tensor();
             let mut g = g.clone();
             if self.weight_decay > 0.0 && decays(p) {
-                g = (g + (theta * self.weight_decay)?)?;
+                // Detached again: `theta` is a variable, so the sum would
+                // record an op and chain every step's velocity to the last.
+                g = (g + (theta * self.weight_decay)?)?.detach();
             }
             let update = if self.momentum > 0.0 {
                 let nv = match v.take() {
@@ -216,6 +222,8 @@ impl Optimizer for AdamW {
             let Some(g) = grads.get(p.var.as_tensor()) else {
                 continue;
             };
+            // Detached for the reason given in `Sgd::step`.
+            let g = &g.detach();
             let m = match self.m[i].take() {
                 Some(m) => ((m * b1)? + (g * (1.0 - b1))?)?,
                 None => (g * (1.0 - b1))?,
