@@ -9,7 +9,7 @@ use candle_core::{Device, Tensor};
 use clap::Subcommand;
 use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
 use isdet_detector::{
-    ConvImpl, DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, decode, fcos_loss,
+    ConvImpl, DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, conv2d, decode, fcos_loss,
     set_default_conv_impl,
 };
 use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
@@ -20,9 +20,20 @@ pub enum BenchCommand {
     /// Median time of one training step (forward + backward + optimiser)
     /// on a fixed batch, and inference throughput.
     TrainStep {
-        /// `detector` (the FCOS-style detector on synth scenes).
+        /// `detector` (the FCOS-style detector on synth scenes) or
+        /// `convnet-ref` (the reference net of the PyTorch twin
+        /// `bench/convnet_ref.py`: 3×3 convs + ReLU, the first stride 1,
+        /// the others stride 2, then a 1×1 conv to 15 channels; loss the
+        /// mean square of the output; plain SGD, lr 0.01).
         #[arg(long, default_value = "detector")]
         net: String,
+        /// convnet-ref: widths of its 3×3 convolutions.
+        #[arg(long, default_value = "16,32,64,128")]
+        channels: String,
+        /// CPU threads (candle's worker pool reads `RAYON_NUM_THREADS` once,
+        /// so a different count re-runs the command with it set).
+        #[arg(long)]
+        threads: Option<usize>,
         /// Detector preset (`tiny` or `small`).
         #[arg(long, default_value = "tiny")]
         preset: String,
@@ -84,11 +95,25 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             steps,
             conv,
             json,
+            channels,
+            threads,
         } => {
+            if let Some(code) = rerun_with_threads(threads)? {
+                return Ok(code);
+            }
+            if net == "convnet-ref" {
+                for imp in conv_impls(&conv)? {
+                    let report = convnet_ref_step(imp, batch, size, &channels, steps.max(1))?;
+                    if json {
+                        println!("{}", serde_json::to_string(&report)?);
+                    } else {
+                        println!("{}", serde_json::to_string_pretty(&report)?);
+                    }
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             if net != "detector" {
-                bail!(
-                    "--net {net}: only `detector` is measured so far (convnet-ref arrives with the CPU speed work)"
-                );
+                bail!("--net {net}: expected detector or convnet-ref");
             }
             for imp in conv_impls(&conv)? {
                 set_default_conv_impl(Some(imp));
@@ -104,6 +129,109 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--threads N` when the process would use another count: runs the same
+/// command again with `RAYON_NUM_THREADS=N` (candle sizes its pools from it
+/// once per process) and returns its exit code.
+fn rerun_with_threads(threads: Option<usize>) -> anyhow::Result<Option<ExitCode>> {
+    let Some(n) = threads else { return Ok(None) };
+    if n == 0 {
+        bail!("--threads must be positive");
+    }
+    if std::env::var("RAYON_NUM_THREADS").ok().as_deref() == Some(&n.to_string()) {
+        return Ok(None);
+    }
+    let exe = std::env::current_exe().context("locating the xtask binary")?;
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("RAYON_NUM_THREADS", n.to_string())
+        .env_remove("CANDLE_NUM_THREADS")
+        .status()
+        .context("re-running with RAYON_NUM_THREADS")?;
+    Ok(Some(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8,
+    )))
+}
+
+#[derive(Serialize)]
+struct ConvnetReport {
+    net: &'static str,
+    conv: &'static str,
+    batch: usize,
+    size: usize,
+    channels: Vec<usize>,
+    threads: usize,
+    steps: usize,
+    train_step_ms_median: f64,
+    train_step_ms_min: f64,
+}
+
+/// The reference net of `bench/convnet_ref.py`, step for step: forward,
+/// mean-square loss, backward, plain SGD (lr 0.01), on a fixed random batch;
+/// the median over `steps` after 3 untimed steps.
+fn convnet_ref_step(
+    imp: ConvImpl,
+    batch: usize,
+    size: usize,
+    channels: &str,
+    steps: usize,
+) -> anyhow::Result<ConvnetReport> {
+    let device = Device::Cpu;
+    let widths = channels
+        .split(',')
+        .map(|c| c.trim().parse::<usize>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("--channels {channels:?}"))?;
+    let mut layers = Vec::new();
+    let mut cin = 3;
+    for (i, &c) in widths.iter().chain(std::iter::once(&15)).enumerate() {
+        let k = if i == widths.len() { 1 } else { 3 };
+        let std = (2.0 / (cin * k * k) as f64).sqrt();
+        let w = candle_core::Var::from_tensor(
+            &(Tensor::randn(0f32, 1.0, (c, cin, k, k), &device)? * std)?,
+        )?;
+        let b = candle_core::Var::zeros(c, candle_core::DType::F32, &device)?;
+        let stride = if i == 0 || k == 1 { 1 } else { 2 };
+        layers.push((w, b, stride, k / 2));
+        cin = c;
+    }
+    let x = Tensor::randn(0f32, 1.0, (batch, 3, size, size), &device)?;
+    let mut times = Vec::with_capacity(steps);
+    for s in 0..steps + 3 {
+        let start = Instant::now();
+        let mut y = x.clone();
+        for (i, (w, b, stride, pad)) in layers.iter().enumerate() {
+            y = conv2d(&y, w.as_tensor(), Some(b.as_tensor()), *stride, *pad, imp)?;
+            if i + 1 < layers.len() {
+                y = y.relu()?;
+            }
+        }
+        let loss = y.sqr()?.mean_all()?;
+        let grads = loss.backward()?;
+        for (w, b, _, _) in &layers {
+            for v in [w, b] {
+                let g = grads.get(v.as_tensor()).context("missing gradient")?;
+                v.set(&(v.as_tensor() - (g * 0.01)?)?)?;
+            }
+        }
+        std::hint::black_box(loss.to_scalar::<f32>()?);
+        if s >= 3 {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok(ConvnetReport {
+        net: "convnet-ref",
+        conv: imp.name(),
+        batch,
+        size,
+        channels: widths,
+        threads: candle_core::utils::get_num_threads(),
+        steps,
+        train_step_ms_median: median(times),
+        train_step_ms_min: min,
+    })
 }
 
 /// `--conv`: `stock`, `fast` or `both` (stock first).

@@ -24,7 +24,7 @@
 //! [`set_default_conv_impl`] overrides it inside a process (benchmarks and
 //! tests compare both paths in one run).
 
-use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -376,19 +376,38 @@ fn nc_to_cn(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize) {
     }
 }
 
-/// The patch matrix of a unit of `imgs` images: borrowed when it is the
-/// input itself (a pointwise convolution of one image).
-fn unit_col<'a>(g: &Geom, imgs: usize, x: &'a [f32]) -> Cow<'a, [f32]> {
-    if g.pointwise() && imgs == 1 {
-        return Cow::Borrowed(x);
+thread_local! {
+    /// Reusable work buffers of this thread (patch matrices, permuted
+    /// gradients): allocating them afresh costs a page fault per 4 KiB.
+    static SCRATCH: RefCell<Vec<Vec<f32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on a buffer of `len` floats taken from this thread's scratch
+/// pool (its contents are unspecified: `f` must write before reading).
+fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| s.borrow_mut().pop()).unwrap_or_default();
+    if buf.len() < len {
+        buf.resize(len, 0.0);
     }
-    let mut col = vec![0f32; g.ckk() * imgs * g.hwo()];
+    let r = f(&mut buf[..len]);
+    SCRATCH.with(|s| s.borrow_mut().push(buf));
+    r
+}
+
+/// Whether a unit's patch matrix is its input itself (a pointwise
+/// convolution of one image).
+fn col_is_input(g: &Geom, imgs: usize) -> bool {
+    g.pointwise() && imgs == 1
+}
+
+/// Writes the patch matrix of a unit of `imgs` images (`x` holds exactly
+/// them) into `col` (`ckk × imgs·HWo`, every element written).
+fn fill_col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     if g.pointwise() {
-        nc_to_cn(x, &mut col, imgs, g.cin, g.hwo());
+        nc_to_cn(x, col, imgs, g.cin, g.hwo());
     } else {
-        im2col(g, imgs, x, &mut col);
+        im2col(g, imgs, x, col);
     }
-    Cow::Owned(col)
 }
 
 /// Forward of the fast convolution (`(x, w)` or `(x, w, bias)`).
@@ -420,33 +439,40 @@ impl ConvFwd {
         run_units(outs.len(), |u| {
             let mut out = lock(&outs[u]);
             let imgs = out.len() / (g.cout * hwo).max(1);
-            let col = unit_col(&g, imgs, &xs[u * per * chw..][..imgs * chw]);
             let cols = imgs * hwo;
-            // Y (C_out × imgs·HWo) = W (C_out × ckk) · col (ckk × imgs·HWo)
-            if imgs == 1 {
-                sgemm::gemm(
-                    (g.cout, cols, ckk),
-                    sgemm::MatMut::new(&mut out, cols, 1),
-                    false,
-                    sgemm::Mat::new(ws, ckk, 1),
-                    sgemm::Mat::new(&col, cols, 1),
-                );
-                if let Some(b) = bs {
-                    for (row, bv) in out.chunks_mut(hwo).zip(b) {
-                        row.iter_mut().for_each(|v| *v += bv);
+            let x_u = &xs[u * per * chw..][..imgs * chw];
+            let direct = col_is_input(&g, imgs);
+            with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
+                let col: &[f32] = if direct {
+                    x_u
+                } else {
+                    fill_col(&g, imgs, x_u, buf);
+                    buf
+                };
+                // Y (C_out × imgs·HWo) = W (C_out × ckk) · col (ckk × imgs·HWo)
+                let product = |dst: &mut [f32]| {
+                    sgemm::gemm(
+                        (g.cout, cols, ckk),
+                        sgemm::MatMut::new(dst, cols, 1),
+                        false,
+                        sgemm::Mat::new(ws, ckk, 1),
+                        sgemm::Mat::new(col, cols, 1),
+                    );
+                };
+                if imgs == 1 {
+                    product(&mut out);
+                    if let Some(b) = bs {
+                        for (row, bv) in out.chunks_mut(hwo).zip(b) {
+                            row.iter_mut().for_each(|v| *v += bv);
+                        }
                     }
+                } else {
+                    with_scratch(g.cout * cols, |tmp| {
+                        product(tmp);
+                        cn_to_nc(tmp, &mut out, imgs, g.cout, hwo, bs);
+                    });
                 }
-            } else {
-                let mut tmp = vec![0f32; g.cout * cols];
-                sgemm::gemm(
-                    (g.cout, cols, ckk),
-                    sgemm::MatMut::new(&mut tmp, cols, 1),
-                    false,
-                    sgemm::Mat::new(ws, ckk, 1),
-                    sgemm::Mat::new(&col, cols, 1),
-                );
-                cn_to_nc(&tmp, &mut out, imgs, g.cout, hwo, bs);
-            }
+            });
         });
         drop(outs);
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
@@ -592,60 +618,60 @@ impl CustomOp3 for ConvBwd {
             let mut part = lock(&partials[u]);
             let (dw, db) = part.split_at_mut(ws.len());
             // dY of the unit as C_out × imgs·HWo.
-            let dy_imgs = &dys[u * per * g.cout * hwo..][..imgs * g.cout * hwo];
-            let dy: Cow<'_, [f32]> = if imgs == 1 {
-                Cow::Borrowed(dy_imgs)
-            } else {
-                let mut t = vec![0f32; g.cout * cols];
-                nc_to_cn(dy_imgs, &mut t, imgs, g.cout, hwo);
-                Cow::Owned(t)
-            };
-            if self.has_bias {
-                for (b, row) in db.iter_mut().zip(dy.chunks(cols)) {
-                    *b = row.iter().sum();
-                }
-            }
-            let col = unit_col(&g, imgs, &xs[u * per * chw..][..imgs * chw]);
-            // dW (C_out × ckk) = dY (C_out × cols) · colᵀ (cols × ckk)
-            sgemm::gemm(
-                (g.cout, ckk, cols),
-                sgemm::MatMut::new(dw, ckk, 1),
-                false,
-                sgemm::Mat::new(&dy, cols, 1),
-                sgemm::Mat::new(&col, 1, cols),
-            );
-            if !self.need_dx {
-                return;
-            }
-            let mut dxu = lock(&dx_parts[u]);
-            // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols)
-            let wt = sgemm::Mat::new(ws, 1, ckk);
-            let dyr = sgemm::Mat::new(&dy, cols, 1);
-            match col {
-                Cow::Borrowed(_) => {
-                    sgemm::gemm(
-                        (ckk, cols, g.cout),
-                        sgemm::MatMut::new(&mut dxu, cols, 1),
-                        false,
-                        wt,
-                        dyr,
-                    );
-                }
-                Cow::Owned(mut dcol) => {
-                    sgemm::gemm(
-                        (ckk, cols, g.cout),
-                        sgemm::MatMut::new(&mut dcol, cols, 1),
-                        false,
-                        wt,
-                        dyr,
-                    );
-                    if g.pointwise() {
-                        cn_to_nc(&dcol, &mut dxu, imgs, g.cin, hwo, None);
-                    } else {
-                        col2im(&g, imgs, &dcol, &mut dxu);
+            let dy_u = &dys[u * per * g.cout * hwo..][..imgs * g.cout * hwo];
+            let x_u = &xs[u * per * chw..][..imgs * chw];
+            with_scratch(if imgs == 1 { 0 } else { g.cout * cols }, |dybuf| {
+                let dy: &[f32] = if imgs == 1 {
+                    dy_u
+                } else {
+                    nc_to_cn(dy_u, dybuf, imgs, g.cout, hwo);
+                    dybuf
+                };
+                if self.has_bias {
+                    for (b, row) in db.iter_mut().zip(dy.chunks(cols)) {
+                        *b = row.iter().sum();
                     }
                 }
-            }
+                let direct = col_is_input(&g, imgs);
+                with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
+                    let col: &[f32] = if direct {
+                        x_u
+                    } else {
+                        fill_col(&g, imgs, x_u, buf);
+                        buf
+                    };
+                    // dW (C_out × ckk) = dY (C_out × cols) · colᵀ (cols × ckk)
+                    sgemm::gemm(
+                        (g.cout, ckk, cols),
+                        sgemm::MatMut::new(dw, ckk, 1),
+                        false,
+                        sgemm::Mat::new(dy, cols, 1),
+                        sgemm::Mat::new(col, 1, cols),
+                    );
+                    if !self.need_dx {
+                        return;
+                    }
+                    let mut dxu = lock(&dx_parts[u]);
+                    // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols),
+                    // written over the patch matrix.
+                    let dcol: &mut [f32] = if direct { &mut dxu } else { buf };
+                    sgemm::gemm(
+                        (ckk, cols, g.cout),
+                        sgemm::MatMut::new(dcol, cols, 1),
+                        false,
+                        sgemm::Mat::new(ws, 1, ckk),
+                        sgemm::Mat::new(dy, cols, 1),
+                    );
+                    if direct {
+                        return;
+                    }
+                    if g.pointwise() {
+                        cn_to_nc(buf, &mut dxu, imgs, g.cin, hwo, None);
+                    } else {
+                        col2im(&g, imgs, buf, &mut dxu);
+                    }
+                });
+            });
         });
         drop((dx_parts, partials));
         let mut out = dx;
