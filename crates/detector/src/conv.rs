@@ -305,6 +305,8 @@ fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
                     let ix0 = xlo * g.stride + kx - g.pad;
                     if g.stride == 1 {
                         d[xlo..xhi].copy_from_slice(&srow[ix0..ix0 + (xhi - xlo)]);
+                    } else if g.stride == 2 {
+                        gather2(&mut d[xlo..xhi], &srow[ix0..]);
                     } else {
                         for (v, s) in d[xlo..xhi]
                             .iter_mut()
@@ -316,6 +318,29 @@ fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
                 }
             }
         }
+    }
+}
+
+/// `dst[i] = src[2i]` (written with pairs so that it vectorises).
+fn gather2(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len();
+    let full = n.min(src.len() / 2);
+    for (d, pair) in dst[..full].iter_mut().zip(src.chunks_exact(2)) {
+        *d = pair[0];
+    }
+    for (i, d) in dst.iter_mut().enumerate().skip(full) {
+        *d = src[2 * i];
+    }
+}
+
+/// `dst[2i] += src[i]` (written with pairs so that it vectorises).
+fn scatter_add2(dst: &mut [f32], src: &[f32]) {
+    let full = src.len().min(dst.len() / 2);
+    for (pair, v) in dst.chunks_exact_mut(2).zip(&src[..full]) {
+        pair[0] += v;
+    }
+    for (i, v) in src.iter().enumerate().skip(full) {
+        dst[2 * i] += v;
     }
 }
 
@@ -345,6 +370,8 @@ fn col2im(g: &Geom, imgs: usize, dcol: &[f32], dx: &mut [f32]) {
                         for (p, v) in prow[ix0..ix0 + s.len()].iter_mut().zip(s) {
                             *p += v;
                         }
+                    } else if g.stride == 2 {
+                        scatter_add2(&mut prow[ix0..], s);
                     } else {
                         for (p, v) in prow[ix0..].iter_mut().step_by(g.stride).zip(s) {
                             *p += v;
