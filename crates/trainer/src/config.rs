@@ -94,6 +94,9 @@ impl Default for RunConfig {
 pub enum Task {
     /// Object detection with the FCOS-style detector, scored by COCO AP.
     Detection,
+    /// Image classification with the pre-activation ResNet, scored by
+    /// top-1 accuracy.
+    Classification,
 }
 
 /// Where the data comes from.
@@ -123,6 +126,21 @@ pub enum DataConfig {
         val_json: PathBuf,
         /// The validation images folder.
         val_images: PathBuf,
+    },
+    /// A classification set as IDX files (`cargo xtask data fashion-mnist`
+    /// or `mnist`): `train-*` for training, `t10k-*` for validation.
+    Idx {
+        /// The folder of the IDX files.
+        dir: PathBuf,
+        /// The class names: `fashion` or `mnist`.
+        classes: String,
+        /// Train on the first `train_limit` training images only (a
+        /// reduced-scale study); all when absent.
+        #[serde(default)]
+        train_limit: Option<usize>,
+        /// Validate on the first `val_limit` validation images only.
+        #[serde(default)]
+        val_limit: Option<usize>,
     },
 }
 
@@ -232,16 +250,27 @@ impl Default for OptimizerConfig {
     }
 }
 
-/// Training augmentation.
+/// Training augmentation: a named recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AugmentConfig {
-    /// The default detection recipe: flip, scale and colour jitter, mosaic.
+    /// Detection: the default recipe: flip, scale and colour jitter, mosaic.
     Train,
-    /// Flip and colour jitter only (no scale jitter, no mosaic).
+    /// Detection: flip and colour jitter only (no scale jitter, no mosaic).
     Light,
-    /// Letterbox only.
+    /// Letterbox (detection) or the centred image (classification) only.
     None,
+    /// Classification: random crop with padding 4 and flip (Arazo et al.'s
+    /// "standard").
+    Standard,
+    /// Classification: standard + mixup (α = 0.3).
+    Mixup,
+    /// Classification: standard + CutMix (α = 1).
+    Cutmix,
+    /// Classification: standard + RICAP (β = 0.3).
+    Ricap,
+    /// Classification: standard + cutout of half the image side.
+    Cutout,
 }
 
 /// Evaluation cadence and size.
@@ -329,10 +358,30 @@ impl RunConfig {
         if self.batch_size == 0 {
             return bad("batch_size", "must be at least 1".into());
         }
-        if self.model.input_size == 0 || !self.model.input_size.is_multiple_of(32) {
+        let size = self.model.input_size;
+        match self.task {
+            Task::Detection if size == 0 || !size.is_multiple_of(32) => {
+                return bad(
+                    "model.input_size",
+                    format!("{size} is not a positive multiple of 32"),
+                );
+            }
+            Task::Classification if size < 8 => {
+                return bad("model.input_size", format!("{size} is below 8 pixels"));
+            }
+            _ => {}
+        }
+        let data_fits = matches!(
+            (self.task, &self.data),
+            (
+                Task::Detection,
+                DataConfig::Synth { .. } | DataConfig::Coco { .. }
+            ) | (Task::Classification, DataConfig::Idx { .. })
+        );
+        if !data_fits {
             return bad(
-                "model.input_size",
-                format!("{} is not a positive multiple of 32", self.model.input_size),
+                "data",
+                format!("{:?} data does not fit the {:?} task", self.data, self.task),
             );
         }
         if !(self.lr.base.is_finite() && self.lr.base >= 0.0) {

@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use isdet_data::{CocoDataset, CocoOptions, Dataset, DetectionSample, SynthConfig, SynthDataset};
+use isdet_data::{
+    ClassificationSample, ClassificationSet, CocoDataset, CocoOptions, Dataset, DetectionSample,
+    SynthConfig, SynthDataset, fashion_classes, mnist_classes, read_idx_split,
+};
 use isdet_eval::{GroundTruth, GtImage};
 
 use crate::config::DataConfig;
@@ -33,6 +36,11 @@ pub fn open(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
                 make(*train, *seed)?,
                 make(*val, isdet_data::seed::key(&[*seed, 1]))?,
             )
+        }
+        DataConfig::Idx { .. } => {
+            return Err(TrainerError::Config(
+                "data: IDX files are a classification set, not a detection set".into(),
+            ));
         }
         DataConfig::Coco {
             train_json,
@@ -86,4 +94,48 @@ pub fn ground_truth(val: &DetectionSet) -> Result<GroundTruth> {
         gt.add_image(image, boxes)?;
     }
     Ok(gt)
+}
+
+/// A classification dataset shared between the loop and its loaders.
+pub type ClassificationData = Arc<dyn Dataset<Sample = ClassificationSample>>;
+
+/// The training and validation sets of a classification `config`.
+pub fn open_classification(
+    config: &DataConfig,
+) -> Result<(ClassificationData, ClassificationData)> {
+    let DataConfig::Idx {
+        dir,
+        classes,
+        train_limit,
+        val_limit,
+    } = config
+    else {
+        return Err(TrainerError::Config(
+            "data: classification reads IDX files (kind = \"idx\")".into(),
+        ));
+    };
+    let names = match classes.as_str() {
+        "fashion" => fashion_classes(),
+        "mnist" => mnist_classes(),
+        other => {
+            return Err(TrainerError::Config(format!(
+                "data.classes: {other:?} is not fashion or mnist"
+            )));
+        }
+    };
+    let open = |split: &str, limit: &Option<usize>| -> Result<ClassificationData> {
+        let mut images = read_idx_split(dir, split)?;
+        if let Some(n) = *limit {
+            let keep: Vec<usize> = (0..n.min(images.len())).collect();
+            images = images.select(&keep);
+        }
+        if images.is_empty() {
+            return Err(TrainerError::Config(format!(
+                "data: no {split} images in {}",
+                dir.display()
+            )));
+        }
+        Ok(Arc::new(ClassificationSet::new(images, names.clone())?))
+    };
+    Ok((open("train", train_limit)?, open("t10k", val_limit)?))
 }

@@ -30,13 +30,16 @@
 //! ```
 #![deny(missing_docs)]
 
+mod classification;
 mod config;
 mod data;
+mod detection;
 mod error;
 mod journal;
 mod lr;
 mod records;
 mod run;
+mod task;
 
 pub use config::{
     AugmentConfig, DataConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule, ModelConfig,

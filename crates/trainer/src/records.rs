@@ -103,15 +103,17 @@ pub struct Summary {
     pub budget: f64,
     /// The run seed.
     pub seed: u64,
-    /// `detection`.
+    /// `detection` or `classification`.
     pub task: String,
-    /// The metric reports compare (`AP`).
+    /// The metric reports compare (`AP` or `top1`).
     pub primary_metric: String,
     /// The final metrics, under their names (`AP`, `AP50`, …).
     #[serde(flatten)]
     pub metrics: BTreeMap<String, f64>,
-    /// The COCO ground-truth file the metrics were scored against.
-    pub val_annotations: PathBuf,
+    /// The COCO ground-truth file the metrics were scored against
+    /// (detection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_annotations: Option<PathBuf>,
     /// Optimiser steps.
     pub steps: u64,
     /// Plans handed out.

@@ -1,7 +1,6 @@
 //! One run: the budgeted training loop of DESIGN.md, with evaluation,
 //! checkpoints, resume and the run directory.
 
-use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,24 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use isdet_data::{BatchRequest, DetAugment, DetTarget, DetectionPipeline, collate};
-use isdet_detector::checkpoint::{load_tensors, load_weights, save, save_tensors};
-use isdet_detector::{
-    AdamW, DecodeConfig, Fcos, FcosConfig, LossOutput, Optimizer, Sgd, assign, clip_grad_norm,
-    decode, fcos_loss, to_coco_results,
-};
-use isdet_eval::{BoxMetrics, DetectionResult, GroundTruth, write_json_atomic, write_results};
-use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
+use isdet_detector::checkpoint::{load_tensors, load_weights, save_tensors};
+use isdet_detector::{AdamW, Optimizer, Sgd, clip_grad_norm};
+use isdet_eval::{write_json_atomic, write_results};
+use isdet_heuristics::Scorer;
 use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, Strategy};
 
-use crate::config::{AugmentConfig, NonFinitePolicy, OptimizerConfig, RunConfig};
-use crate::data::{self, DetectionSet};
+use crate::classification::ClassificationTask;
+use crate::config::{NonFinitePolicy, OptimizerConfig, RunConfig, Task};
+use crate::detection::DetectionTask;
 use crate::error::{Result, TrainerError, io_err};
 use crate::journal::Journal;
 use crate::lr::learning_rate;
 use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+use crate::task::{Evaluation, Forward, TaskRunner};
 
 /// How a run is driven (not part of its configuration: these change
 /// nothing it computes).
@@ -160,12 +157,8 @@ struct Run<'a> {
     options: &'a TrainOptions,
     files: RunFiles,
     device: Device,
-    model: Fcos,
+    task: Box<dyn TaskRunner>,
     optimizer: Box<dyn Optimizer>,
-    train_pipeline: DetectionPipeline<DetectionSet>,
-    val_pipeline: DetectionPipeline<DetectionSet>,
-    val_len: usize,
-    gt: GroundTruth,
     sampler: Sampler<Box<dyn Strategy>>,
     scorer: Scorer,
     journal: Option<Journal>,
@@ -173,7 +166,7 @@ struct Run<'a> {
     loss_sum: f64,
     loss_count: u64,
     skipped: u64,
-    last_eval: Option<(u64, BoxMetrics, Vec<DetectionResult>)>,
+    last_eval: Option<(u64, Evaluation)>,
     last_eval_step: Option<u64>,
     lr: f64,
     progress: ProgressBar,
@@ -182,15 +175,15 @@ struct Run<'a> {
 impl<'a> Run<'a> {
     fn new(config: &'a RunConfig, files: RunFiles, options: &'a TrainOptions) -> Result<Self> {
         let device = device(&config.device)?;
-        let (train, val) = data::open(&config.data)?;
-        let classes = train.class_names().len();
-        let size = config.model.input_size;
-        let model = Fcos::new(
-            FcosConfig::preset(&config.model.preset, classes, size)?,
-            config.seed,
-            &device,
-        )?;
-        let params = model.params().trainable();
+        let task: Box<dyn TaskRunner> = match config.task {
+            Task::Detection => Box::new(DetectionTask::new(
+                config,
+                &device,
+                &files.val_annotations(),
+            )?),
+            Task::Classification => Box::new(ClassificationTask::new(config, &device)?),
+        };
+        let params = task.params().trainable();
         let optimizer: Box<dyn Optimizer> = match config.optimizer {
             OptimizerConfig::Sgd {
                 momentum,
@@ -207,18 +200,7 @@ impl<'a> Run<'a> {
                 Box::new(AdamW::new(params, config.lr.base, weight_decay)?)
             }
         };
-        let augment = match config.augment {
-            AugmentConfig::Train => DetAugment::train(size),
-            AugmentConfig::Light => DetAugment {
-                hflip: 0.5,
-                colour_jitter: 0.2,
-                ..DetAugment::eval(size)
-            },
-            AugmentConfig::None => DetAugment::eval(size),
-        };
-        let gt = data::ground_truth(&val)?;
-        gt.write(&files.val_annotations())?;
-        let n = train.len();
+        let n = task.train_len();
         let schedule = Schedule::new(n, config.batch_size, config.epochs, config.budget)?;
         let sampler = Sampler::new(
             ScoreTable::new(n)?,
@@ -245,12 +227,8 @@ impl<'a> Run<'a> {
             options,
             files,
             device,
-            model,
+            task,
             optimizer,
-            train_pipeline: DetectionPipeline::new(train, augment, config.seed)?,
-            val_len: val.len(),
-            val_pipeline: DetectionPipeline::new(val, DetAugment::eval(size), config.seed)?,
-            gt,
             sampler,
             scorer,
             journal: None,
@@ -281,7 +259,7 @@ impl<'a> Run<'a> {
         }
         let state: CheckpointState = read_json(&state_path)?;
         let ckpt = self.files.checkpoint_dir();
-        load_weights(self.model.params(), &ckpt.join(&state.weights))?;
+        load_weights(self.task.params(), &ckpt.join(&state.weights))?;
         self.optimizer
             .load_state(&load_tensors(&ckpt.join(&state.optimizer), &self.device)?)?;
         let (journal, entries) = Journal::open(&self.files.journal(), state.journal_len)?;
@@ -335,7 +313,9 @@ impl<'a> Run<'a> {
                 Planned::Train(plan) => plan.train(),
                 Planned::ScoreFirst(candidates) => candidates,
             };
-            if !e.ids.is_empty() && e.ids != expected {
+            // Mixed images credit their sources, so the recorded ids are
+            // a subset of the plan's, in any order.
+            if e.ids.iter().any(|id| !expected.contains(id)) {
                 return Err(self.journal_error(format!(
                     "step {} scored {:?} but the sampler plans {:?}: the run's data or code changed",
                     e.step, e.ids, expected
@@ -408,57 +388,27 @@ impl<'a> Run<'a> {
         self.optimiser_steps() / self.sampler.schedule().steps_per_epoch().max(1)
     }
 
-    /// Loads `ids`, runs the forward pass and the loss.
-    fn forward(
-        &mut self,
-        ids: &[usize],
-        weights: Option<&[f32]>,
-    ) -> Result<(LossOutput, Vec<i64>)> {
-        let t = Instant::now();
-        let request = BatchRequest {
-            epoch: self.epoch(),
-            ids: ids.to_vec(),
-        };
-        let batch = collate(&self.train_pipeline, self.sampler.current_step(), &request)?;
-        let boxes: Vec<&[isdet_data::Annotation]> = batch
-            .targets
-            .iter()
-            .map(|t: &DetTarget| &t.annotations[..])
-            .collect();
-        let cfg = self.model.config();
-        let targets = assign(
-            self.model.locations(),
-            &boxes,
-            cfg.num_classes,
-            cfg.center_radius,
-        )?;
-        let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
-        self.time.data += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let out = self.model.forward(&images, true)?;
-        let mut loss = fcos_loss(&out, &targets, weights)?;
-        self.inject_faults(&mut loss)?;
-        self.time.forward += t.elapsed().as_secs_f64();
-        Ok((loss, targets.labels))
-    }
-
-    fn inject_faults(&self, loss: &mut LossOutput) -> Result<()> {
+    /// Loads `ids`, runs the forward pass and the loss (with any fault
+    /// injected for this step).
+    fn forward(&mut self, ids: &[usize], weights: Option<&[f32]>) -> Result<Forward> {
+        let epoch = self.epoch();
+        let mut out = self.task.forward(ids, epoch, weights, &mut self.time)?;
         let step = self.sampler.current_step();
         if let Some(f) = &self.config.fault
             && f.nan_loss_at_steps.contains(&step)
         {
-            loss.objective = (&loss.objective * f64::NAN)?;
-            loss.per_image.iter_mut().for_each(|v| *v = f32::NAN);
+            out.objective = (&out.objective * f64::NAN)?;
+            out.per_sample.iter_mut().for_each(|v| *v = f32::NAN);
         }
-        Ok(())
+        Ok(out)
     }
 
     /// The ids of `ids` whose loss is not finite, or all of them when only
     /// the objective is.
-    fn non_finite(ids: &[usize], loss: &LossOutput, objective: f32) -> Option<Vec<usize>> {
+    fn non_finite(ids: &[usize], out: &Forward, objective: f32) -> Option<Vec<usize>> {
         let bad: Vec<usize> = ids
             .iter()
-            .zip(&loss.per_image)
+            .zip(&out.per_sample)
             .filter(|(_, l)| !l.is_finite())
             .map(|(&id, _)| id)
             .collect();
@@ -469,18 +419,12 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn score(&mut self, ids: &[usize], loss: &LossOutput, labels: &[i64]) -> Result<Vec<f32>> {
+    /// Scores the last forward pass and records the scores.
+    fn score_and_record(&mut self, ids: &[usize]) -> Result<()> {
         let t = Instant::now();
-        let outputs = ForwardOutputs::detection(
-            &loss.per_image,
-            &loss.parts,
-            &loss.probs,
-            &loss.location_mask,
-        )
-        .with_targets(Targets::LocationLabels(labels));
-        let scores = self.scorer.score(ids, &outputs)?;
+        let (scored, scores) = self.task.score(&mut self.scorer, ids)?;
         self.time.scoring += t.elapsed().as_secs_f64();
-        Ok(scores)
+        self.record(&scored, &scores)
     }
 
     fn record(&mut self, ids: &[usize], scores: &[f32]) -> Result<()> {
@@ -508,15 +452,14 @@ impl<'a> Run<'a> {
     /// Forwards candidates without training on them and records their
     /// scores (selective backprop, presampling).
     fn score_candidates(&mut self, candidates: &[usize]) -> Result<()> {
-        let (loss, labels) = self.forward(candidates, None)?;
-        let objective = loss.objective.to_scalar::<f32>()?;
-        if let Some(bad) = Self::non_finite(candidates, &loss, objective) {
+        let out = self.forward(candidates, None)?;
+        let objective = out.objective.to_scalar::<f32>()?;
+        if let Some(bad) = Self::non_finite(candidates, &out, objective) {
             // A candidate batch cannot be skipped: the sampler needs every
             // candidate's score to select from them.
             return Err(self.nonfinite_error(candidates, bad));
         }
-        let scores = self.score(candidates, &loss, &labels)?;
-        self.record(candidates, &scores)
+        self.score_and_record(candidates)
     }
 
     /// Trains on `plan` (recording its scores when `record`); returns
@@ -526,9 +469,9 @@ impl<'a> Run<'a> {
         if ids.is_empty() {
             return Ok(false);
         }
-        let (loss, labels) = self.forward(ids, Some(plan.weights()))?;
-        let objective = loss.objective.to_scalar::<f32>()?;
-        if let Some(bad) = Self::non_finite(ids, &loss, objective) {
+        let out = self.forward(ids, Some(plan.weights()))?;
+        let objective = out.objective.to_scalar::<f32>()?;
+        if let Some(bad) = Self::non_finite(ids, &out, objective) {
             match self.config.on_nonfinite {
                 NonFinitePolicy::Stop => return Err(self.nonfinite_error(ids, bad)),
                 NonFinitePolicy::Skip => {
@@ -542,8 +485,7 @@ impl<'a> Run<'a> {
             }
         }
         if record {
-            let scores = self.score(ids, &loss, &labels)?;
-            self.record(ids, &scores)?;
+            self.score_and_record(ids)?;
         }
         let t = Instant::now();
         // The sampler has already counted this step: the schedule's
@@ -552,9 +494,9 @@ impl<'a> Run<'a> {
         let total = self.sampler.schedule().budget_steps();
         self.lr = learning_rate(&self.config.lr, step, total);
         self.optimizer.set_learning_rate(self.lr);
-        let mut grads = loss.objective.backward()?;
+        let mut grads = out.objective.backward()?;
         if let Some(max) = self.config.grad_clip {
-            let params = self.model.params().trainable();
+            let params = self.task.params().trainable();
             if clip_grad_norm(&mut grads, &params, max).is_err() {
                 return Err(self.nonfinite_error(ids, ids.to_vec()));
             }
@@ -563,60 +505,26 @@ impl<'a> Run<'a> {
         self.time.backward += t.elapsed().as_secs_f64();
         self.loss_sum += f64::from(objective);
         self.loss_count += 1;
-        let last_ap = self
-            .last_eval
-            .as_ref()
-            .map_or(String::new(), |(step, m, _)| {
-                format!(" | AP {:.4} AP50 {:.4} @ {step}", m.stats[0], m.stats[1])
-            });
+        let metric = self.task.primary_metric();
+        let last = self.last_eval.as_ref().map_or(String::new(), |(step, e)| {
+            let value = e.metrics.get(metric).copied().unwrap_or(f64::NAN);
+            format!(" | {metric} {value:.4} @ {step}")
+        });
         self.progress
-            .set_message(format!("loss {objective:.3} lr {:.2e}{last_ap}", self.lr));
+            .set_message(format!("loss {objective:.3} lr {:.2e}{last}", self.lr));
         Ok(true)
     }
 
     /// Scores the model on the validation set.
-    fn evaluate(&mut self) -> Result<(BoxMetrics, Vec<DetectionResult>)> {
+    fn evaluate(&mut self) -> Result<Evaluation> {
         let t = Instant::now();
-        let classes = self.val_pipeline.dataset().class_names().clone();
-        let mut results = Vec::new();
-        let ids: Vec<usize> = (0..self.val_len).collect();
-        for (k, chunk) in ids.chunks(self.config.eval.batch_size).enumerate() {
-            let request = BatchRequest {
-                epoch: 0,
-                ids: chunk.to_vec(),
-            };
-            let batch = collate(&self.val_pipeline, k as u64, &request)?;
-            let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
-            let out = self.model.forward(&images, false)?;
-            let letterboxes: Vec<_> = batch.targets.iter().map(|t| t.letterbox).collect();
-            let sizes: Vec<_> = batch.targets.iter().map(|t| t.original_size).collect();
-            let dets = decode(
-                &out,
-                self.model.locations(),
-                &letterboxes,
-                &sizes,
-                &DecodeConfig::default(),
-            )?;
-            for (target, d) in batch.targets.iter().zip(dets) {
-                results.extend(
-                    to_coco_results(target.image_id, &d, &classes)
-                        .into_iter()
-                        .map(|r| DetectionResult {
-                            image_id: r.image_id,
-                            category_id: r.category_id,
-                            bbox: r.bbox,
-                            score: r.score,
-                        }),
-                );
-            }
-        }
-        let metrics = isdet_eval::evaluate_boxes(&self.gt, &results)?;
+        let evaluation = self.task.evaluate()?;
         self.time.eval += t.elapsed().as_secs_f64();
-        Ok((metrics, results))
+        Ok(evaluation)
     }
 
     fn evaluate_and_log(&mut self) -> Result<()> {
-        let (metrics, results) = self.evaluate()?;
+        let evaluation = self.evaluate()?;
         let budget = self.sampler.budget();
         let record = MetricsRecord {
             step: budget.optimiser_steps(),
@@ -629,22 +537,22 @@ impl<'a> Run<'a> {
             lr: self.lr,
             train_loss: (self.loss_count > 0).then(|| self.loss_sum / self.loss_count as f64),
             skipped_batches: self.skipped,
-            metrics: metrics.to_map(),
+            metrics: evaluation.metrics.clone(),
             time: self.time,
         };
         append_line(&self.files.metrics(), &record)?;
+        let metric = self.task.primary_metric();
         log::info!(
-            "{} step {}: AP {:.4} AP50 {:.4} loss {:.4}",
+            "{} step {}: {metric} {:.4}, training loss {:.4}",
             self.config.method,
             record.step,
-            metrics.stats[0],
-            metrics.stats[1],
+            record.metrics.get(metric).copied().unwrap_or(f64::NAN),
             record.train_loss.unwrap_or(f64::NAN)
         );
         self.loss_sum = 0.0;
         self.loss_count = 0;
         self.last_eval_step = Some(record.step);
-        self.last_eval = Some((record.step, metrics, results));
+        self.last_eval = Some((record.step, evaluation));
         Ok(())
     }
 
@@ -654,12 +562,8 @@ impl<'a> Run<'a> {
         let tag = format!("{:08}", self.sampler.steps_planned());
         let weights = format!("model-{tag}.safetensors");
         let optimizer = format!("optimizer-{tag}.safetensors");
-        save(
-            self.model.params(),
-            self.model.config(),
-            &dir.join(&weights),
-            &dir.join("model.json"),
-        )?;
+        self.task
+            .save_model(&dir.join(&weights), &dir.join("model.json"))?;
         save_tensors(&self.optimizer.state()?, &dir.join(&optimizer))?;
         let journal_len = match self.journal.as_mut() {
             Some(j) => j.sync()?,
@@ -698,40 +602,34 @@ impl<'a> Run<'a> {
     }
 
     fn finish(&mut self) -> Result<RunOutcome> {
-        let dir = self.files.dir.clone();
-        let Some((_, metrics, results)) = self.last_eval.take() else {
+        let evaluation = match self.last_eval.take() {
+            Some((_, e)) => e,
             // Resumed right at the end: evaluate the restored model again
             // (deterministic, so the metrics are those it had).
-            let (m, r) = self.evaluate()?;
-            return self.write_outputs(&dir, m, r);
+            None => self.evaluate()?,
         };
-        self.write_outputs(&dir, metrics, results)
-    }
-
-    fn write_outputs(
-        &mut self,
-        dir: &Path,
-        metrics: BoxMetrics,
-        results: Vec<DetectionResult>,
-    ) -> Result<RunOutcome> {
-        save(
-            self.model.params(),
-            self.model.config(),
-            &dir.join("model.safetensors"),
-            &dir.join("model.json"),
-        )?;
-        write_results(&dir.join("predictions.json"), &results)?;
+        let dir = self.files.dir.clone();
+        self.task
+            .save_model(&dir.join("model.safetensors"), &dir.join("model.json"))?;
+        let val_annotations = match &evaluation.detections {
+            Some(detections) => {
+                write_results(&dir.join("predictions.json"), detections)?;
+                Some(self.files.val_annotations())
+            }
+            None => None,
+        };
         let budget = self.sampler.budget();
+        let metric = self.task.primary_metric();
         let summary = Summary {
             method: self.config.method.clone(),
             strategy: self.sampler.strategy().name().to_string(),
             heuristic: self.config.heuristic.label(),
             budget: self.config.budget,
             seed: self.config.seed,
-            task: "detection".into(),
-            primary_metric: "AP".into(),
-            metrics: metrics.to_map().into_iter().collect::<BTreeMap<_, _>>(),
-            val_annotations: self.files.val_annotations(),
+            task: self.task.name().into(),
+            primary_metric: metric.into(),
+            metrics: evaluation.metrics.clone(),
+            val_annotations,
             steps: budget.optimiser_steps(),
             sampler_steps: self.sampler.steps_planned(),
             forward: budget.forward_passes(),
@@ -742,8 +640,9 @@ impl<'a> Run<'a> {
             skipped_batches: self.skipped,
         };
         write_json_atomic(&self.files.summary(), &summary)?;
+        let value = evaluation.metrics.get(metric).copied().unwrap_or(f64::NAN);
         self.progress
-            .finish_with_message(format!("AP {:.4}", metrics.stats[0]));
+            .finish_with_message(format!("{metric} {value:.4}"));
         Ok(RunOutcome::Finished(summary))
     }
 }

@@ -68,8 +68,11 @@ fn a_run_writes_its_directory_and_repeats_exactly() {
         .collect();
     assert_eq!(steps, vec![0, 4, 8, 12, 16]);
     // The predictions file rescored from disk gives the summary's AP.
-    let rescored =
-        isdet_eval::evaluate_files(&a.val_annotations, &run.join("predictions.json")).unwrap();
+    let rescored = isdet_eval::evaluate_files(
+        a.val_annotations.as_ref().unwrap(),
+        &run.join("predictions.json"),
+    )
+    .unwrap();
     assert_eq!(rescored.get("AP"), a.metrics.get("AP").copied());
     // A second run of the same configuration gives the same numbers.
     let b = finished(train(&config, &dir.path().join("b"), &TrainOptions::default()).unwrap());
@@ -216,7 +219,7 @@ fn pycocotools_gives_the_summary_ap() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/coco_eval.py");
     let out = std::process::Command::new("python3")
         .arg(script)
-        .arg(&s.val_annotations)
+        .arg(s.val_annotations.as_ref().unwrap())
         .arg(dir.path().join("predictions.json"))
         .output()
         .unwrap();

@@ -1,0 +1,193 @@
+//! Detection: the FCOS-style detector on a COCO-style dataset, scored by
+//! COCO box AP.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use isdet_data::{BatchRequest, DetAugment, DetTarget, DetectionPipeline, collate};
+use isdet_detector::{
+    DecodeConfig, Fcos, FcosConfig, LossOutput, ParamStore, assign, decode, fcos_loss,
+    to_coco_results,
+};
+use isdet_eval::{DetectionResult, GroundTruth};
+use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
+
+use crate::config::{AugmentConfig, RunConfig};
+use crate::data::{self, DetectionSet};
+use crate::error::{Result, TrainerError};
+use crate::records::PhaseTimes;
+use crate::task::{Evaluation, Forward, TaskRunner};
+
+pub(crate) struct DetectionTask {
+    device: Device,
+    model: Fcos,
+    train: DetectionPipeline<DetectionSet>,
+    val: DetectionPipeline<DetectionSet>,
+    val_len: usize,
+    train_len: usize,
+    gt: GroundTruth,
+    eval_batch: usize,
+    last: Option<(LossOutput, Vec<i64>)>,
+}
+
+impl DetectionTask {
+    /// The task of `config`; writes the validation ground truth to
+    /// `val_annotations`.
+    pub(crate) fn new(config: &RunConfig, device: &Device, val_annotations: &Path) -> Result<Self> {
+        let (train, val) = data::open(&config.data)?;
+        let classes = train.class_names().len();
+        let size = config.model.input_size;
+        let model = Fcos::new(
+            FcosConfig::preset(&config.model.preset, classes, size)?,
+            config.seed,
+            device,
+        )?;
+        let augment = match config.augment {
+            AugmentConfig::Train => DetAugment::train(size),
+            AugmentConfig::Light => DetAugment {
+                hflip: 0.5,
+                colour_jitter: 0.2,
+                ..DetAugment::eval(size)
+            },
+            AugmentConfig::None => DetAugment::eval(size),
+            other => {
+                return Err(TrainerError::Config(format!(
+                    "augment: {other:?} is a classification recipe; detection takes train, light or none"
+                )));
+            }
+        };
+        let gt = data::ground_truth(&val)?;
+        gt.write(val_annotations)?;
+        Ok(DetectionTask {
+            device: device.clone(),
+            model,
+            train_len: train.len(),
+            val_len: val.len(),
+            train: DetectionPipeline::new(train, augment, config.seed)?,
+            val: DetectionPipeline::new(val, DetAugment::eval(size), config.seed)?,
+            gt,
+            eval_batch: config.eval.batch_size,
+            last: None,
+        })
+    }
+}
+
+impl TaskRunner for DetectionTask {
+    fn params(&self) -> &ParamStore {
+        self.model.params()
+    }
+
+    fn train_len(&self) -> usize {
+        self.train_len
+    }
+
+    fn forward(
+        &mut self,
+        ids: &[usize],
+        epoch: u64,
+        weights: Option<&[f32]>,
+        time: &mut PhaseTimes,
+    ) -> Result<Forward> {
+        let t = Instant::now();
+        let request = BatchRequest {
+            epoch,
+            ids: ids.to_vec(),
+        };
+        let batch = collate(&self.train, 0, &request)?;
+        let boxes: Vec<&[isdet_data::Annotation]> = batch
+            .targets
+            .iter()
+            .map(|t: &DetTarget| &t.annotations[..])
+            .collect();
+        let cfg = self.model.config();
+        let targets = assign(
+            self.model.locations(),
+            &boxes,
+            cfg.num_classes,
+            cfg.center_radius,
+        )?;
+        let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+        time.data += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let out = self.model.forward(&images, true)?;
+        let loss = fcos_loss(&out, &targets, weights)?;
+        time.forward += t.elapsed().as_secs_f64();
+        let forward = Forward {
+            objective: loss.objective.clone(),
+            per_sample: loss.per_image.clone(),
+        };
+        self.last = Some((loss, targets.labels));
+        Ok(forward)
+    }
+
+    fn score(&mut self, scorer: &mut Scorer, ids: &[usize]) -> Result<(Vec<usize>, Vec<f32>)> {
+        let (loss, labels) = self
+            .last
+            .as_ref()
+            .ok_or_else(|| TrainerError::Config("scoring before any forward pass".into()))?;
+        let outputs = ForwardOutputs::detection(
+            &loss.per_image,
+            &loss.parts,
+            &loss.probs,
+            &loss.location_mask,
+        )
+        .with_targets(Targets::LocationLabels(labels));
+        Ok((ids.to_vec(), scorer.score(ids, &outputs)?))
+    }
+
+    fn evaluate(&mut self) -> Result<Evaluation> {
+        let classes = self.val.dataset().class_names().clone();
+        let mut results = Vec::new();
+        let ids: Vec<usize> = (0..self.val_len).collect();
+        for (k, chunk) in ids.chunks(self.eval_batch).enumerate() {
+            let request = BatchRequest {
+                epoch: 0,
+                ids: chunk.to_vec(),
+            };
+            let batch = collate(&self.val, k as u64, &request)?;
+            let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+            let out = self.model.forward(&images, false)?;
+            let letterboxes: Vec<_> = batch.targets.iter().map(|t| t.letterbox).collect();
+            let sizes: Vec<_> = batch.targets.iter().map(|t| t.original_size).collect();
+            let dets = decode(
+                &out,
+                self.model.locations(),
+                &letterboxes,
+                &sizes,
+                &DecodeConfig::default(),
+            )?;
+            for (target, d) in batch.targets.iter().zip(dets) {
+                let found = to_coco_results(target.image_id, &d, &classes);
+                results.extend(found.into_iter().map(|r| DetectionResult {
+                    image_id: r.image_id,
+                    category_id: r.category_id,
+                    bbox: r.bbox,
+                    score: r.score,
+                }));
+            }
+        }
+        let metrics = isdet_eval::evaluate_boxes(&self.gt, &results)?;
+        Ok(Evaluation {
+            metrics: metrics.to_map(),
+            detections: Some(results),
+        })
+    }
+
+    fn primary_metric(&self) -> &'static str {
+        "AP"
+    }
+
+    fn name(&self) -> &'static str {
+        "detection"
+    }
+
+    fn save_model(&self, weights: &Path, config: &Path) -> Result<()> {
+        Ok(isdet_detector::checkpoint::save(
+            self.model.params(),
+            self.model.config(),
+            weights,
+            config,
+        )?)
+    }
+}

@@ -1,0 +1,66 @@
+//! What differs between tasks: the model, its batches, its losses, how its
+//! outputs become scores, and how it is evaluated. The loop in `run.rs`
+//! drives a [`TaskRunner`] and knows nothing of boxes or labels.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use candle_core::Tensor;
+use isdet_detector::ParamStore;
+use isdet_eval::DetectionResult;
+use isdet_heuristics::Scorer;
+
+use crate::error::Result;
+use crate::records::PhaseTimes;
+
+/// One training forward pass.
+pub(crate) struct Forward {
+    /// The (weighted) training objective, with its graph.
+    pub objective: Tensor,
+    /// Each batch item's own loss (detached).
+    pub per_sample: Vec<f32>,
+}
+
+/// One evaluation on the validation set.
+pub(crate) struct Evaluation {
+    /// The metrics under their names (`AP`, `AP50`, … or `top1`).
+    pub metrics: BTreeMap<String, f64>,
+    /// Detections for `predictions.json` (detection only).
+    pub detections: Option<Vec<DetectionResult>>,
+}
+
+/// A task's model and data behind the loop's few needs.
+pub(crate) trait TaskRunner {
+    /// The model's parameters (trained ones and buffers).
+    fn params(&self) -> &ParamStore;
+
+    /// Training samples.
+    fn train_len(&self) -> usize;
+
+    /// Loads `ids` for `epoch` and runs the training forward pass with
+    /// per-item loss `weights`; remembers what scoring needs.
+    fn forward(
+        &mut self,
+        ids: &[usize],
+        epoch: u64,
+        weights: Option<&[f32]>,
+        time: &mut PhaseTimes,
+    ) -> Result<Forward>;
+
+    /// The scores of the last forward pass, as (sample ids, scores) to
+    /// record: one per batch item, or, for mixed images, one per source
+    /// sample credited by its mixing weight.
+    fn score(&mut self, scorer: &mut Scorer, ids: &[usize]) -> Result<(Vec<usize>, Vec<f32>)>;
+
+    /// Scores the model on the validation set.
+    fn evaluate(&mut self) -> Result<Evaluation>;
+
+    /// The metric reports compare (`AP` or `top1`).
+    fn primary_metric(&self) -> &'static str;
+
+    /// The task's name in summaries.
+    fn name(&self) -> &'static str;
+
+    /// Writes the weights and the model configuration.
+    fn save_model(&self, weights: &Path, config: &Path) -> Result<()>;
+}
