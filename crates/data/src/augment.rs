@@ -6,14 +6,16 @@
 //!
 //! Detection: letterbox resize to the model size, horizontal flip, scale
 //! jitter, colour jitter and mosaic ([`DetAugment`]).
-//! Classification: random crop with padding, flip and cutout per image
-//! ([`ClsAugment`]), then mixup, cutmix or RICAP across the batch
-//! ([`mix_batch`]), with the label mixing weights returned.
+//! Classification: optional RandAugment ([`RandAugment`]), then random crop
+//! with padding, flip and cutout per image ([`ClsAugment`]), then mixup,
+//! cutmix or RICAP across the batch ([`mix_batch`]), with the label mixing
+//! weights returned.
 
 use rand::Rng as _;
 use rand_distr::{Beta, Distribution};
 
 use crate::error::{DataError, Result};
+pub use crate::rand_augment::{RandAugment, RandOp};
 use crate::seed::{Rng, rng_for, stream};
 use crate::types::{Annotation, BBox, ImageBuffer};
 
@@ -477,6 +479,9 @@ pub struct ClsAugment {
     pub mixing: Mixing,
     /// Probability that a sample is mixed at all.
     pub mix_prob: f32,
+    /// RandAugment on the source image before crop, flip and cutout
+    /// (`None` = off; Arazo et al. use [`RandAugment::ARAZO`]).
+    pub rand_augment: Option<RandAugment>,
 }
 
 impl ClsAugment {
@@ -490,6 +495,7 @@ impl ClsAugment {
             cutout: 0,
             mixing: Mixing::None,
             mix_prob: 0.0,
+            rand_augment: None,
         }
     }
 
@@ -504,6 +510,9 @@ impl ClsAugment {
 
     /// Fails on values outside their ranges.
     pub fn validate(&self) -> Result<()> {
+        if let Some(ra) = &self.rand_augment {
+            ra.validate()?;
+        }
         let param_ok = match self.mixing {
             Mixing::None => true,
             Mixing::Mixup { alpha: a }
@@ -559,8 +568,14 @@ impl ClsTarget {
     }
 }
 
-/// Crop with padding, flip and cutout of one classification image into
-/// `out` (`channels × size × size`).
+/// RandAugment, crop with padding, flip and cutout of one classification
+/// image into `out` (`channels × size × size`).
+///
+/// RandAugment runs first, on the `u8` source image, where the common
+/// PyTorch implementation with the 0–30 magnitude scale inserts it (and so
+/// its translations see the digit's own 28×28 frame, not the padded crop).
+/// Its draws come from their own stream, so the crop, flip and cutout of a
+/// sample are the same with it on or off.
 pub fn augment_classification(
     aug: &ClsAugment,
     seed: u64,
@@ -569,6 +584,14 @@ pub fn augment_classification(
     image: &ImageBuffer,
     out: &mut [f32],
 ) {
+    let augmented;
+    let image = match &aug.rand_augment {
+        Some(ra) => {
+            augmented = ra.apply(seed, epoch, id, image);
+            &augmented
+        }
+        None => image,
+    };
     let (size, ch) = (aug.size, aug.channels);
     let mut rng = rng_for(&[seed, stream::CLS_AUG, epoch, id as u64]);
     let pad = aug.crop_padding as isize;

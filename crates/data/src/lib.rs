@@ -12,8 +12,9 @@
 //! - [`CocoWriter`] writes COCO datasets; [`check_coco`] reports every
 //!   defect of one.
 //! - Augmentation ([`augment`]) that is a pure function of (run seed, epoch,
-//!   sample id): letterbox, flip, scale and colour jitter, mosaic; crop,
-//!   flip, cutout, mixup, cutmix and RICAP with label mixing weights.
+//!   sample id): letterbox, flip, scale and colour jitter, mosaic;
+//!   RandAugment, crop, flip, cutout, mixup, cutmix and RICAP with label
+//!   mixing weights.
 //! - A [`Loader`] that decodes and augments on worker threads ahead of need
 //!   and yields batches in request order.
 //!
@@ -46,12 +47,13 @@ mod idx;
 pub mod io;
 mod loader;
 mod mnist;
+mod rand_augment;
 pub mod seed;
 mod synth;
 mod types;
 
 pub use augment::{
-    ClsAugment, ClsTarget, DetAugment, DetTarget, Letterbox, MixPart, Mixing,
+    ClsAugment, ClsTarget, DetAugment, DetTarget, Letterbox, MixPart, Mixing, RandAugment, RandOp,
     augment_classification, augment_detection, mix_batch,
 };
 pub use check::{CheckReport, Defect, DefectKind, check_coco};

@@ -39,4 +39,7 @@ pub(crate) mod stream {
     pub const DET_AUG: u64 = 0x4445_5441;
     pub const CLS_AUG: u64 = 0x434c_5341;
     pub const MIX: u64 = 0x4d49_5858;
+    /// RandAugment's op and sign draws ("RAND"); its own stream, so turning
+    /// RandAugment on leaves crop, flip and cutout draws as they were.
+    pub const RAND_AUG: u64 = 0x5241_4e44;
 }
