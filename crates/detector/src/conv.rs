@@ -4,25 +4,32 @@
 //! loop (`conv_transpose2d`) and its weight gradient through a convolution
 //! whose "kernel" is the whole output-gradient map; both are an order of
 //! magnitude slower than a GEMM. Here the forward pass and both gradients
-//! are GEMMs over the whole batch at once:
+//! are GEMMs (the `gemm` crate candle itself uses) over units of a few whole
+//! images (enough output pixels per GEMM, at least one unit per thread):
 //!
-//! * `col = im2col(x)` is the `(C_in·k·k) × (N·H_out·W_out)` matrix of input
-//!   patches (the batch folded into the columns, so every GEMM is large);
-//! * forward: `Y = W · col` (`W` is `C_out × C_in·k·k`), then `Y` is
-//!   permuted to NCHW with the bias added on the way;
-//! * backward, from the output gradient `dY` (permuted to `C_out × N·HW`):
-//!   `dW = dY · colᵀ`, `db = rows of dY summed`,
-//!   `dx = col2im(Wᵀ · dY)`.
+//! * `col = im2col(x)` is the `(C_in·k·k) × (n·H_out·W_out)` matrix of the
+//!   unit's input patches (for a 1×1 stride-1 convolution of one image, the
+//!   image itself: no copy);
+//! * forward: `Y = W · col` (`W` is `C_out × C_in·k·k`), permuted to NCHW
+//!   with the bias added on the way;
+//! * backward, one pass per unit from the output gradient `dY` (as
+//!   `C_out × n·HW`): `dW += dY · colᵀ`, `db += rows of dY summed`,
+//!   `dx = col2im(Wᵀ · dY)` (skipped when the input needs no gradient, e.g.
+//!   the images).
 //!
 //! The forward is a candle custom op ([`CustomOp2`], or [`CustomOp3`] with a
 //! bias) whose backward is one more custom op computing all gradients in one
-//! pass. Only f32 tensors on the CPU take this path; any other device or
-//! dtype uses candle's own `conv2d` (so CUDA runs are unchanged).
+//! pass. Units run on candle's own CPU worker pool (the one its element-wise
+//! ops use: a second pool would fight it for the cores), each GEMM on one
+//! thread; work buffers are reused per thread. Only f32 tensors on the CPU
+//! take this path; any other device or dtype uses candle's own `conv2d` (so
+//! CUDA runs are unchanged).
 //!
 //! The implementation is chosen by [`ConvImpl`]: the environment variable
 //! `ISDET_CONV` (`stock` or `fast`, default `fast`) sets the default, and
 //! [`set_default_conv_impl`] overrides it inside a process (benchmarks and
-//! tests compare both paths in one run).
+//! tests compare both paths in one run). The same switch selects the fused
+//! normalisation and the upsampling of the models.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -34,9 +41,11 @@ use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor
 /// the models) uses on the CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvImpl {
-    /// candle's own `conv2d` and its built-in backward.
+    /// candle's own `conv2d` and its built-in backward; the models'
+    /// normalisations built from tensor ops.
     Stock,
-    /// The im2col + GEMM custom op of this module (f32 on the CPU only;
+    /// The im2col + GEMM custom op of this module, and the fused
+    /// normalisation (+ ReLU) and upsampling ops (f32 on the CPU only;
     /// other devices and dtypes fall back to [`ConvImpl::Stock`]).
     Fast,
 }
