@@ -125,6 +125,28 @@ impl Scorer {
         self.state.as_ref()
     }
 
+    /// Replaces the running true-class means, e.g. with those of a
+    /// checkpoint, so that a resumed run scores as it would have. Refused
+    /// when this heuristic keeps no state or the sizes differ.
+    pub fn set_state(&mut self, state: RunningTrueClassMean) -> Result<()> {
+        match &self.state {
+            Some(own) if own.len() == state.len() => {
+                self.state = Some(state);
+                Ok(())
+            }
+            Some(own) => Err(HeuristicsError::ShapeMismatch {
+                field: "state",
+                expected: format!("[{}]", own.len()),
+                found: format!("[{}]", state.len()),
+            }),
+            None => Err(HeuristicsError::Unsupported {
+                heuristic: self.config.heuristic.name(),
+                activation: "any",
+                why: "it keeps no running state to restore",
+            }),
+        }
+    }
+
     /// One score per sample; `ids[i]` is the dataset id of sample `i`.
     ///
     /// Threshold closeness on softmax outputs first records each sample's

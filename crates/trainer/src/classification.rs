@@ -44,7 +44,8 @@ pub(crate) struct ClassificationTask {
 
 /// The augmentation recipe of `config` (Arazo et al.'s settings: mixup
 /// α = 0.3, RICAP β = 0.3; CutMix α = 1 as in Yun et al.; cutout of half
-/// the image side), each on top of the standard crop + flip.
+/// the image side; RandAugment N = 2, M = 4), each with the standard crop
+/// + flip.
 pub(crate) fn cls_augment(
     config: AugmentConfig,
     size: usize,
@@ -64,6 +65,10 @@ pub(crate) fn cls_augment(
         AugmentConfig::Ricap => mixed(Mixing::Ricap { beta: 0.3 }),
         AugmentConfig::Cutout => ClsAugment {
             cutout: size / 2,
+            ..standard
+        },
+        AugmentConfig::RandAugment => ClsAugment {
+            rand_augment: Some(isdet_data::RandAugment::ARAZO),
             ..standard
         },
         other => {

@@ -271,6 +271,9 @@ pub enum AugmentConfig {
     Ricap,
     /// Classification: standard + cutout of half the image side.
     Cutout,
+    /// Classification: RandAugment (N = 2, M = 4 on the 0–30 scale, as
+    /// Arazo et al.) before the standard crop + flip.
+    RandAugment,
 }
 
 /// Evaluation cadence and size.

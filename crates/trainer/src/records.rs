@@ -88,6 +88,10 @@ pub struct CheckpointState {
     pub weights: String,
     /// The optimiser-state file in `checkpoint/`.
     pub optimizer: String,
+    /// The scorer-state file in `checkpoint/` (running means of threshold
+    /// closeness), when the heuristic keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scorer: Option<String>,
 }
 
 /// `summary.json`: the final metrics and costs of a finished run.

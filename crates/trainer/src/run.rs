@@ -99,7 +99,10 @@ fn check_config(files: &RunFiles, config: &RunConfig) -> Result<()> {
     let path = files.config();
     if path.exists() {
         let old: serde_json::Value = read_json(&path)?;
-        let new = serde_json::to_value(config).map_err(|e| TrainerError::Config(e.to_string()))?;
+        // Through text, as the file was: f32 fields then compare equal.
+        let new: serde_json::Value = serde_json::to_string(config)
+            .and_then(|t| serde_json::from_str(&t))
+            .map_err(|e| TrainerError::Config(e.to_string()))?;
         if old != new {
             let field = match (old.as_object(), new.as_object()) {
                 (Some(a), Some(b)) => b
@@ -262,6 +265,11 @@ impl<'a> Run<'a> {
         load_weights(self.task.params(), &ckpt.join(&state.weights))?;
         self.optimizer
             .load_state(&load_tensors(&ckpt.join(&state.optimizer), &self.device)?)?;
+        if let Some(name) = &state.scorer {
+            let tensors = load_tensors(&ckpt.join(name), &Device::Cpu)?;
+            self.scorer
+                .set_state(scorer_state(&tensors, &ckpt.join(name))?)?;
+        }
         let (journal, entries) = Journal::open(&self.files.journal(), state.journal_len)?;
         self.journal = Some(journal);
         self.replay(&entries)?;
@@ -565,6 +573,14 @@ impl<'a> Run<'a> {
         self.task
             .save_model(&dir.join(&weights), &dir.join("model.json"))?;
         save_tensors(&self.optimizer.state()?, &dir.join(&optimizer))?;
+        let scorer = match self.scorer.state() {
+            Some(state) => {
+                let name = format!("scorer-{tag}.safetensors");
+                save_tensors(&scorer_tensors(state)?, &dir.join(&name))?;
+                Some(name)
+            }
+            None => None,
+        };
         let journal_len = match self.journal.as_mut() {
             Some(j) => j.sync()?,
             None => 0,
@@ -585,15 +601,19 @@ impl<'a> Run<'a> {
             lr: self.lr,
             weights: weights.clone(),
             optimizer: optimizer.clone(),
+            scorer: scorer.clone(),
         };
         // state.json is the commit point: the files it names are complete
         // before it is renamed into place, and older ones go only after.
         write_json_atomic(&self.files.state(), &state)?;
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stale = (name.starts_with("model-") || name.starts_with("optimizer-"))
+            let stale = ["model-", "optimizer-", "scorer-"]
+                .iter()
+                .any(|p| name.starts_with(p))
                 && name != weights
-                && name != optimizer;
+                && name != optimizer
+                && Some(&name) != scorer.as_ref();
             if stale {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -645,6 +665,48 @@ impl<'a> Run<'a> {
             .finish_with_message(format!("{metric} {value:.4}"));
         Ok(RunOutcome::Finished(summary))
     }
+}
+
+/// The running means of a scorer as tensors `mean` and `weight`.
+fn scorer_tensors(
+    state: &isdet_heuristics::RunningTrueClassMean,
+) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
+    let n = state.len();
+    let mean: Vec<f32> = (0..n).map(|i| state.mean(i).unwrap_or(0.0)).collect();
+    let weight: Vec<f32> = (0..n).map(|i| state.weight(i)).collect();
+    Ok([
+        (
+            "mean".to_string(),
+            candle_core::Tensor::from_vec(mean, n, &Device::Cpu)?,
+        ),
+        (
+            "weight".to_string(),
+            candle_core::Tensor::from_vec(weight, n, &Device::Cpu)?,
+        ),
+    ]
+    .into_iter()
+    .collect())
+}
+
+/// Rebuilds running means from [`scorer_tensors`]: recording each mean
+/// with its total weight into an empty state reproduces it exactly.
+fn scorer_state(
+    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
+    path: &Path,
+) -> Result<isdet_heuristics::RunningTrueClassMean> {
+    let read = |name: &str| -> Result<Vec<f32>> {
+        let t = tensors.get(name).ok_or_else(|| TrainerError::Malformed {
+            path: path.to_path_buf(),
+            message: format!("tensor {name} is missing"),
+        })?;
+        Ok(t.to_vec1::<f32>()?)
+    };
+    let (mean, weight) = (read("mean")?, read("weight")?);
+    let mut state = isdet_heuristics::RunningTrueClassMean::new(mean.len())?;
+    for (id, (&m, &w)) in mean.iter().zip(&weight).enumerate() {
+        state.record(id, m, w)?;
+    }
+    Ok(state)
 }
 
 /// Cuts `path` to `len` bytes (creating it when missing).
