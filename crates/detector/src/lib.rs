@@ -46,8 +46,8 @@ mod upsample;
 
 pub use assign::{Locations, Targets, assign};
 pub use classifier::{Classifier, ClassifierConfig, class_probabilities, soft_cross_entropy};
-pub use decode::{CocoResult, DecodeConfig, Detection, decode, nms, to_coco_results};
 pub use conv::{ConvImpl, conv2d, default_conv_impl, set_default_conv_impl};
+pub use decode::{CocoResult, DecodeConfig, Detection, decode, nms, to_coco_results};
 pub use error::{DetectorError, Result};
 pub use fcos::{Fcos, FcosConfig, HeadOutput};
 pub use layers::NormKind;
