@@ -47,13 +47,13 @@ struct PreActBlock {
 
 impl PreActBlock {
     fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let a = self.n1.forward(x, train)?.relu()?;
+        let a = self.n1.forward_relu(x, train, true)?;
         let s = match &self.short {
             Some(c) => c.forward(&a)?,
             None => x.clone(),
         };
         let y = self.c1.forward(&a)?;
-        let y = self.c2.forward(&self.n2.forward(&y, train)?.relu()?)?;
+        let y = self.c2.forward(&self.n2.forward_relu(&y, train, true)?)?;
         Ok((y + s)?)
     }
 }
@@ -141,7 +141,7 @@ impl Classifier {
         for b in &self.blocks {
             y = b.forward(&y, train)?;
         }
-        let y = self.norm.forward(&y, train)?.relu()?;
+        let y = self.norm.forward_relu(&y, train, true)?;
         let pooled = y.mean(D::Minus1)?.mean(D::Minus1)?;
         Ok(pooled
             .matmul(&self.fc_weight.as_tensor().t()?)?

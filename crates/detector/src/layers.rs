@@ -143,14 +143,10 @@ impl Norm {
         })
     }
 
-    /// Normalises `x`; `train` selects batch statistics (and updates the
-    /// running ones) for BatchNorm.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_relu(x, train, false)
-    }
-
-    /// [`Norm::forward`], then a ReLU if `relu`. With [`ConvImpl::Fast`]
-    /// (the default) f32 CPU tensors go through one fused op.
+    /// Normalises `x`, then applies a ReLU if `relu`; `train` selects batch
+    /// statistics (and updates the running ones) for BatchNorm. With
+    /// [`ConvImpl::Fast`] (the default) f32 CPU tensors go through one fused
+    /// op.
     pub fn forward_relu(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         if default_conv_impl() == ConvImpl::Fast
             && x.device().is_cpu()

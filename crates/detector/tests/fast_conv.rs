@@ -180,14 +180,18 @@ fn conv_impl_parses_its_names() {
     assert_eq!(ConvImpl::Fast.name(), "fast");
 }
 
-/// The whole detector (fast convolutions and fused normalisations) against
-/// the stock path: objective, every parameter gradient, the BatchNorm
-/// running statistics after the step, and evaluation-mode outputs. This is
+/// The whole detector and the classifier (fast convolutions, fused
+/// normalisations, upsampling) against the stock path: objective, every
+/// parameter gradient, the BatchNorm running statistics after the step, and
+/// evaluation-mode outputs. This is
 /// the only test of this binary that changes the process-wide default.
 #[test]
-fn whole_detector_matches_stock() {
+fn whole_models_match_stock() {
     use isdet_data::{Annotation, BBox};
-    use isdet_detector::{Fcos, FcosConfig, NormKind, assign, fcos_loss, set_default_conv_impl};
+    use isdet_detector::{
+        Classifier, ClassifierConfig, Fcos, FcosConfig, NormKind, assign, fcos_loss,
+        set_default_conv_impl,
+    };
 
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let images = random(&mut rng, &[3, 3, 64, 64]).as_tensor().detach();
@@ -242,6 +246,37 @@ fn whole_detector_matches_stock() {
         );
         for ((name, f), (_, s)) in fast.iter().zip(&stock) {
             assert_close(&format!("{norm:?} {name}"), f, s, 1e-4);
+        }
+    }
+
+    // The classifier (pre-activation blocks: normalisation + ReLU first).
+    let x = random(&mut rng, &[4, 3, 16, 16]).as_tensor().detach();
+    for norm in [NormKind::Batch, NormKind::Group(4)] {
+        let config = ClassifierConfig {
+            widths: [8, 8, 16],
+            blocks: [1, 1, 1],
+            norm,
+            ..ClassifierConfig::small(3, 5)
+        };
+        let run = |imp: ConvImpl| {
+            set_default_conv_impl(Some(imp));
+            let model = Classifier::new(config.clone(), 2, &Device::Cpu).unwrap();
+            let logits = model.forward(&x, true).unwrap();
+            let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let mut named = vec![("logits".to_string(), values(&logits))];
+            for p in model.params().all() {
+                if let Some(g) = grads.get(p.var.as_tensor()) {
+                    named.push((p.name.clone(), values(g)));
+                }
+            }
+            named.push(("eval".into(), values(&model.forward(&x, false).unwrap())));
+            set_default_conv_impl(None);
+            named
+        };
+        let (fast, stock) = (run(ConvImpl::Fast), run(ConvImpl::Stock));
+        assert_eq!(fast.len(), stock.len());
+        for ((name, f), (_, s)) in fast.iter().zip(&stock) {
+            assert_close(&format!("classifier {norm:?} {name}"), f, s, 1e-4);
         }
     }
 }
