@@ -59,6 +59,10 @@ pub struct SweepArgs {
     /// No progress bars.
     #[arg(long)]
     quiet: bool,
+    /// List the runs (directory, task, strategy, heuristic, augmentation,
+    /// budget, seed, and whether each is finished) without training.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// A sweep: a base configuration and a grid of methods × budgets × seeds.
@@ -292,7 +296,38 @@ pub fn sweep_runs(
     Ok(Some(root))
 }
 
+/// Prints the runs of a sweep, one line each.
+fn list_runs(spec: &Path, out: Option<&Path>, overrides: &[String]) -> anyhow::Result<()> {
+    let (_, runs) = plan_sweep(spec, out, overrides)?;
+    for run in &runs {
+        let c = &run.config;
+        let state = if run.dir.join("summary.json").exists() {
+            "finished"
+        } else if run.dir.join("checkpoint/state.json").exists() {
+            "resumable"
+        } else {
+            "to run"
+        };
+        println!(
+            "{}\t{:?}\t{}\t{}\t{:?}\tbudget {}\tseed {}\t{state}",
+            run.dir.display(),
+            c.task,
+            serde_json::to_value(c.strategy)?["kind"],
+            c.heuristic.label(),
+            c.augment,
+            c.budget,
+            c.seed
+        );
+    }
+    println!("{} runs", runs.len());
+    Ok(())
+}
+
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    if args.dry_run {
+        list_runs(&args.spec, args.out.as_deref(), &args.overrides)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     Ok(
         match sweep_runs(&args.spec, args.out.as_deref(), &args.overrides, args.quiet)? {
             Some(_) => ExitCode::SUCCESS,

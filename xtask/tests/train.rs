@@ -237,3 +237,35 @@ config = { strategy = { kind = "weighted_without_replacement" }, heuristic = { k
         text(&o)
     );
 }
+
+/// Every spec that ships plans without error (the base configurations
+/// parse and validate, the methods' fields exist).
+#[test]
+fn every_shipped_spec_plans() {
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&specs).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        if !text.contains("[[methods]]") {
+            continue;
+        }
+        let o = xtask()
+            .args(["sweep", "--dry-run", "--spec"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}: {}", path.display(), text_of(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains(" runs"),
+            "{}",
+            path.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 4, "only {checked} specs found");
+}
+
+fn text_of(o: &Output) -> String {
+    text(o)
+}

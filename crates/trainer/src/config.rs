@@ -134,11 +134,12 @@ pub enum DataConfig {
         dir: PathBuf,
         /// The class names: `fashion` or `mnist`.
         classes: String,
-        /// Train on the first `train_limit` training images only (a
-        /// reduced-scale study); all when absent.
+        /// Train on `train_limit` evenly spaced training images only (a
+        /// reduced-scale study; even spacing keeps class-sorted files
+        /// balanced); all when absent.
         #[serde(default)]
         train_limit: Option<usize>,
-        /// Validate on the first `val_limit` validation images only.
+        /// Validate on `val_limit` evenly spaced validation images only.
         #[serde(default)]
         val_limit: Option<usize>,
     },

