@@ -330,7 +330,7 @@ fn detector_step(
         batch,
         size,
         parameters: model.params().count(),
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        threads: candle_core::utils::get_num_threads(),
         steps,
         train_step_ms_median: train_ms,
         train_images_per_s: batch as f64 * 1e3 / train_ms,
