@@ -319,6 +319,7 @@ fn markdown_report_has_the_tables_and_plots() {
         "![AP against optimiser steps](plots/metric_vs_steps.png)",
         "![AP against backward passes](plots/metric_vs_backward.png)",
         "![AP against seconds](plots/metric_vs_seconds.png)",
+        "![final AP against the budget](plots/metric_vs_budget.png)",
         "`sweep-a/loss-b1-s0`: 2 evaluations, last at step 100",
     ] {
         assert!(md.contains(needle), "{needle:?} missing from:\n{md}");
@@ -327,6 +328,7 @@ fn markdown_report_has_the_tables_and_plots() {
         "metric_vs_steps.png",
         "metric_vs_backward.png",
         "metric_vs_seconds.png",
+        "metric_vs_budget.png",
     ] {
         check_png(&tmp.path().join("plots").join(name));
     }

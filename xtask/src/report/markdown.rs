@@ -215,6 +215,12 @@ fn plot_section(out: &mut String, report: &Report) {
             plot::file_name(axis)
         );
     }
+    let _ = writeln!(
+        out,
+        "Final {m} against the budget, one line per method (mean over seeds, \
+         min–max band):\n\n![final {m} against the budget](plots/{})\n",
+        plot::BUDGET_PLOT
+    );
 }
 
 fn leftovers(out: &mut String, report: &Report) {

@@ -51,28 +51,75 @@ pub fn file_name(axis: CostAxis) -> String {
     format!("metric_vs_{name}.png")
 }
 
-/// Draws every plot of [`AXES`] into `dir` (created if missing).
+/// The file name of the final-metric-against-budget plot.
+pub const BUDGET_PLOT: &str = "metric_vs_budget.png";
+
+/// Draws every plot of [`AXES`], and the final metric against the budget,
+/// into `dir` (created if missing).
 pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> anyhow::Result<()> {
     register_font("sans-serif", FontStyle::Normal, FONT)
         .map_err(|_| anyhow::anyhow!("the embedded font does not parse"))?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for axis in AXES {
-        let png =
-            render(groups, axis, metric).with_context(|| format!("drawing {}", file_name(axis)))?;
+        let bands: Vec<(String, Vec<BandPoint>)> =
+            groups.iter().map(|g| (g.label(), band(g, axis))).collect();
+        let title = format!("{metric} against {}", axis.label());
+        let png = render(&bands, &title, axis.label(), metric)
+            .with_context(|| format!("drawing {}", file_name(axis)))?;
         write_atomic(&dir.join(file_name(axis)), &png)?;
     }
-    Ok(())
+    let title = format!("final {metric} against the budget");
+    let png = render(
+        &budget_bands(groups),
+        &title,
+        "budget (% of the full schedule)",
+        metric,
+    )
+    .with_context(|| format!("drawing {BUDGET_PLOT}"))?;
+    write_atomic(&dir.join(BUDGET_PLOT), &png)
+}
+
+/// One series per method: its mean final metric (min–max over seeds) at
+/// each of its budgets, in percent.
+fn budget_bands(groups: &[Group]) -> Vec<(String, Vec<BandPoint>)> {
+    let mut methods: Vec<&str> = groups.iter().map(|g| g.method.as_str()).collect();
+    methods.dedup();
+    methods.sort_unstable();
+    methods.dedup();
+    methods
+        .into_iter()
+        .map(|m| {
+            let mut points: Vec<BandPoint> = groups
+                .iter()
+                .filter(|g| g.method == m && !g.runs.is_empty())
+                .map(|g| {
+                    let finals: Vec<f64> = g.runs.iter().map(|r| r.final_metric).collect();
+                    BandPoint {
+                        x: g.budget * 100.0,
+                        mean: finals.iter().sum::<f64>() / finals.len() as f64,
+                        min: finals.iter().copied().fold(f64::INFINITY, f64::min),
+                        max: finals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                    }
+                })
+                .collect();
+            points.sort_by(|a, b| a.x.total_cmp(&b.x));
+            (m.to_string(), points)
+        })
+        .collect()
 }
 
 /// Renders one plot and encodes it as PNG in memory.
-fn render(groups: &[Group], axis: CostAxis, metric: &str) -> anyhow::Result<Vec<u8>> {
-    let bands: Vec<(String, Vec<BandPoint>)> =
-        groups.iter().map(|g| (g.label(), band(g, axis))).collect();
+fn render(
+    bands: &[(String, Vec<BandPoint>)],
+    title: &str,
+    x_desc: &str,
+    metric: &str,
+) -> anyhow::Result<Vec<u8>> {
     let (w, h) = SIZE;
     let mut pixels = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        draw(&root, &bands, axis, metric).map_err(|e| anyhow::anyhow!("{e}"))?;
+        draw(&root, bands, title, x_desc, metric).map_err(|e| anyhow::anyhow!("{e}"))?;
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let mut png = Vec::new();
@@ -87,7 +134,8 @@ type DrawResult = Result<(), Box<dyn std::error::Error>>;
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     bands: &[(String, Vec<BandPoint>)],
-    axis: CostAxis,
+    title: &str,
+    x_desc: &str,
     metric: &str,
 ) -> DrawResult
 where
@@ -96,10 +144,7 @@ where
     root.fill(&WHITE)?;
     let (x_range, y_range) = ranges(bands);
     let mut chart = ChartBuilder::on(root)
-        .caption(
-            format!("{metric} against {}", axis.label()),
-            ("sans-serif", 26),
-        )
+        .caption(title, ("sans-serif", 26))
         .margin(16)
         .margin_right(36)
         .x_label_area_size(48)
@@ -107,7 +152,7 @@ where
         .build_cartesian_2d(x_range, y_range)?;
     chart
         .configure_mesh()
-        .x_desc(axis.label())
+        .x_desc(x_desc)
         .x_label_formatter(&tick)
         .y_desc(metric)
         .label_style(("sans-serif", 16))
@@ -133,6 +178,12 @@ where
             ))?
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+        // Markers, so that a series of one point (one budget) shows.
+        chart.draw_series(
+            points
+                .iter()
+                .map(|p| Circle::new((p.x, p.mean), 3, colour.filled())),
+        )?;
     }
     chart
         .configure_series_labels()
