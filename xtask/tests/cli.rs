@@ -268,7 +268,7 @@ fn bench_train_step_prints_json_figures() {
         );
     }
     assert_eq!(report["batch"], 2);
-    let bad = xtask(&["bench", "train-step", "--net", "convnet-ref"]);
+    let bad = xtask(&["bench", "train-step", "--net", "no-such-net"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad).contains("convnet-ref"), "{}", text(&bad));
+    assert!(text(&bad).contains("no-such-net"), "{}", text(&bad));
 }
