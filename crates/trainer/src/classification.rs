@@ -6,9 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use isdet_data::{
-    BatchRequest, ClassificationPipeline, ClsAugment, ClsTarget, Dataset, Mixing, collate,
-};
+use isdet_data::{ClassificationPipeline, ClsAugment, ClsTarget, Dataset, Mixing};
 use isdet_detector::{
     Classifier, ClassifierConfig, ParamStore, class_probabilities, soft_cross_entropy,
 };
@@ -18,7 +16,7 @@ use crate::config::{AugmentConfig, RunConfig};
 use crate::data;
 use crate::error::{Result, TrainerError};
 use crate::records::PhaseTimes;
-use crate::task::{Evaluation, Forward, TaskRunner};
+use crate::task::{Evaluation, Forward, TaskRunner, load_batch};
 
 type ClassificationSet = crate::data::ClassificationData;
 
@@ -138,13 +136,8 @@ impl TaskRunner for ClassificationTask {
         time: &mut PhaseTimes,
     ) -> Result<Forward> {
         let t = Instant::now();
-        let request = BatchRequest {
-            epoch,
-            ids: ids.to_vec(),
-        };
-        let batch = collate(&self.train, 0, &request)?;
-        let soft = self.soft_labels(&batch.targets)?;
-        let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+        let (images, targets) = load_batch(&self.train, ids, epoch, &self.device)?;
+        let soft = self.soft_labels(&targets)?;
         time.data += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let logits = self.model.forward(&images, true)?;
@@ -159,8 +152,7 @@ impl TaskRunner for ClassificationTask {
         let losses = per_sample.detach().to_vec1::<f32>()?;
         let probs = class_probabilities(&logits)?;
         time.forward += t.elapsed().as_secs_f64();
-        let sources = batch
-            .targets
+        let sources = targets
             .iter()
             .map(|t| t.parts.iter().map(|p| (p.sample, p.weight)).collect())
             .collect();
@@ -194,16 +186,11 @@ impl TaskRunner for ClassificationTask {
         let mut scores = Vec::with_capacity(self.val_len * self.classes);
         let mut labels = Vec::with_capacity(self.val_len);
         let ids: Vec<usize> = (0..self.val_len).collect();
-        for (k, chunk) in ids.chunks(self.eval_batch).enumerate() {
-            let request = BatchRequest {
-                epoch: 0,
-                ids: chunk.to_vec(),
-            };
-            let batch = collate(&self.val, k as u64, &request)?;
-            let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+        for chunk in ids.chunks(self.eval_batch) {
+            let (images, targets) = load_batch(&self.val, chunk, 0, &self.device)?;
             let logits = self.model.forward(&images, false)?;
             scores.extend(logits.flatten_all()?.to_vec1::<f32>()?);
-            labels.extend(batch.targets.iter().map(|t| t.parts[0].label));
+            labels.extend(targets.iter().map(|t| t.parts[0].label));
         }
         let top1 = isdet_eval::top1_accuracy(&scores, self.classes, &labels)?;
         Ok(Evaluation {

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor};
-use isdet_data::{BatchRequest, DetAugment, DetTarget, DetectionPipeline, collate};
+use candle_core::Device;
+use isdet_data::{DetAugment, DetTarget, DetectionPipeline};
 use isdet_detector::{
     DecodeConfig, Fcos, FcosConfig, LossOutput, ParamStore, assign, decode, fcos_loss,
     to_coco_results,
@@ -17,7 +17,7 @@ use crate::config::{AugmentConfig, RunConfig};
 use crate::data::{self, DetectionSet};
 use crate::error::{Result, TrainerError};
 use crate::records::PhaseTimes;
-use crate::task::{Evaluation, Forward, TaskRunner};
+use crate::task::{Evaluation, Forward, TaskRunner, load_batch};
 
 pub(crate) struct DetectionTask {
     device: Device,
@@ -90,13 +90,8 @@ impl TaskRunner for DetectionTask {
         time: &mut PhaseTimes,
     ) -> Result<Forward> {
         let t = Instant::now();
-        let request = BatchRequest {
-            epoch,
-            ids: ids.to_vec(),
-        };
-        let batch = collate(&self.train, 0, &request)?;
-        let boxes: Vec<&[isdet_data::Annotation]> = batch
-            .targets
+        let (images, found) = load_batch(&self.train, ids, epoch, &self.device)?;
+        let boxes: Vec<&[isdet_data::Annotation]> = found
             .iter()
             .map(|t: &DetTarget| &t.annotations[..])
             .collect();
@@ -107,7 +102,6 @@ impl TaskRunner for DetectionTask {
             cfg.num_classes,
             cfg.center_radius,
         )?;
-        let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
         time.data += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let out = self.model.forward(&images, true)?;
@@ -140,16 +134,11 @@ impl TaskRunner for DetectionTask {
         let classes = self.val.dataset().class_names().clone();
         let mut results = Vec::new();
         let ids: Vec<usize> = (0..self.val_len).collect();
-        for (k, chunk) in ids.chunks(self.eval_batch).enumerate() {
-            let request = BatchRequest {
-                epoch: 0,
-                ids: chunk.to_vec(),
-            };
-            let batch = collate(&self.val, k as u64, &request)?;
-            let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), &self.device)?;
+        for chunk in ids.chunks(self.eval_batch) {
+            let (images, targets) = load_batch(&self.val, chunk, 0, &self.device)?;
             let out = self.model.forward(&images, false)?;
-            let letterboxes: Vec<_> = batch.targets.iter().map(|t| t.letterbox).collect();
-            let sizes: Vec<_> = batch.targets.iter().map(|t| t.original_size).collect();
+            let letterboxes: Vec<_> = targets.iter().map(|t| t.letterbox).collect();
+            let sizes: Vec<_> = targets.iter().map(|t| t.original_size).collect();
             let dets = decode(
                 &out,
                 self.model.locations(),
@@ -157,7 +146,7 @@ impl TaskRunner for DetectionTask {
                 &sizes,
                 &DecodeConfig::default(),
             )?;
-            for (target, d) in batch.targets.iter().zip(dets) {
+            for (target, d) in targets.iter().zip(dets) {
                 let found = to_coco_results(target.image_id, &d, &classes);
                 results.extend(found.into_iter().map(|r| DetectionResult {
                     image_id: r.image_id,

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
+use isdet_data::{BatchRequest, Pipeline, collate};
 use isdet_detector::ParamStore;
 use isdet_eval::DetectionResult;
 use isdet_heuristics::Scorer;
@@ -63,4 +64,21 @@ pub(crate) trait TaskRunner {
 
     /// Writes the weights and the model configuration.
     fn save_model(&self, weights: &Path, config: &Path) -> Result<()>;
+}
+
+/// Loads `ids` of `epoch` through `pipeline` (augmentation, mixing) into
+/// an NCHW tensor on `device`, with their targets.
+pub(crate) fn load_batch<P: Pipeline>(
+    pipeline: &P,
+    ids: &[usize],
+    epoch: u64,
+    device: &Device,
+) -> Result<(Tensor, Vec<P::Target>)> {
+    let request = BatchRequest {
+        epoch,
+        ids: ids.to_vec(),
+    };
+    let batch = collate(pipeline, 0, &request)?;
+    let images = Tensor::from_vec(batch.images, batch.shape.to_vec(), device)?;
+    Ok((images, batch.targets))
 }
