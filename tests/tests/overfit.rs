@@ -12,62 +12,51 @@ use isdet_data::{
     SynthConfig, SynthDataset,
 };
 use isdet_detector::{AdamW, DecodeConfig, Fcos, FcosConfig, Optimizer, assign, decode, fcos_loss};
+use isdet_eval::{DetectionResult, GroundTruth, GtImage, evaluate_boxes};
 
 /// COCO AP50 of `dets` (per image: (image id, detections)) against the
-/// dataset's ground truth.
+/// dataset's ground truth, through isdet-eval (hotcoco, bit-identical to
+/// pycocotools).
 fn ap50(gt: &SynthDataset, dets: &[(u64, Vec<isdet_detector::Detection>)]) -> f64 {
     let classes: &ClassNames = gt.class_names();
-    let mut ds = hotcoco::Dataset::default();
-    let mut ann_id = 1;
+    let mut truth = GroundTruth::new(
+        classes
+            .category_ids()
+            .iter()
+            .copied()
+            .zip(classes.names().iter().cloned()),
+    );
     for i in 0..gt.len() {
         let s = gt.get(i).unwrap();
-        ds.images.push(hotcoco::Image {
+        let image = GtImage {
             id: s.image_id,
             width: s.image.width as u32,
             height: s.image.height as u32,
             file_name: format!("{i}.png"),
-            ..Default::default()
+        };
+        let boxes = s.annotations.iter().map(|a| {
+            (
+                classes.category_of(a.class).unwrap(),
+                a.bbox.to_xywh(),
+                a.crowd,
+            )
         });
-        for a in &s.annotations {
-            let b = a.bbox.to_xywh();
-            ds.annotations.push(hotcoco::Annotation {
-                id: ann_id,
-                image_id: s.image_id,
-                category_id: classes.category_of(a.class).unwrap(),
-                bbox: Some(b),
-                area: Some(b[2] * b[3]),
-                ..Default::default()
-            });
-            ann_id += 1;
-        }
+        truth.add_image(image, boxes).unwrap();
     }
-    for (k, name) in classes.names().iter().enumerate() {
-        ds.categories.push(hotcoco::Category {
-            id: classes.category_of(k as u32).unwrap(),
-            name: name.clone(),
-            ..Default::default()
-        });
-    }
-    let gt_coco = hotcoco::COCO::from_dataset(ds);
-    let mut results = Vec::new();
-    for (image_id, ds) in dets {
-        for r in isdet_detector::to_coco_results(*image_id, ds, classes) {
-            results.push(hotcoco::Annotation {
-                image_id: r.image_id,
-                category_id: r.category_id,
-                bbox: Some(r.bbox),
-                area: Some(r.bbox[2] * r.bbox[3]),
-                score: Some(r.score),
-                ..Default::default()
-            });
-        }
-    }
-    let dt = gt_coco.load_res_anns(results).unwrap();
-    let mut ev = hotcoco::COCOeval::new(gt_coco, dt, hotcoco::params::IouType::Bbox);
-    ev.evaluate().unwrap();
-    ev.accumulate();
-    ev.summarize();
-    ev.stats().unwrap()[1]
+    let results: Vec<DetectionResult> = dets
+        .iter()
+        .flat_map(|(image_id, ds)| isdet_detector::to_coco_results(*image_id, ds, classes))
+        .map(|r| DetectionResult {
+            image_id: r.image_id,
+            category_id: r.category_id,
+            bbox: r.bbox,
+            score: r.score,
+        })
+        .collect();
+    evaluate_boxes(&truth, &results)
+        .unwrap()
+        .get("AP50")
+        .unwrap()
 }
 
 #[test]
