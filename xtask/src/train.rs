@@ -207,11 +207,19 @@ fn stop_flag() -> Arc<AtomicBool> {
 }
 
 fn print_summary(dir: &Path, s: &Summary) {
+    // Detection also shows AP50; classification has its one metric.
+    let mut shown = vec![s.primary_metric.as_str()];
+    if s.primary_metric == "AP" {
+        shown.push("AP50");
+    }
+    let metrics: Vec<String> = shown
+        .iter()
+        .map(|m| format!("{m} {:.4}", s.metrics.get(*m).copied().unwrap_or(f64::NAN)))
+        .collect();
     println!(
-        "{}: AP {:.4} AP50 {:.4} | {} steps, {} forward, {} backward, {:.0} s training",
+        "{}: {} | {} steps, {} forward, {} backward, {:.0} s training",
         dir.display(),
-        s.metrics.get("AP").copied().unwrap_or(f64::NAN),
-        s.metrics.get("AP50").copied().unwrap_or(f64::NAN),
+        metrics.join(" "),
         s.steps,
         s.forward,
         s.backward,
