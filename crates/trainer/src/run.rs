@@ -390,8 +390,11 @@ impl<'a> Run<'a> {
         self.finish()
     }
 
-    /// The epoch the next optimiser step belongs to (augmentation depends
-    /// on it).
+    /// Optimiser steps charged so far over steps per epoch: the epoch
+    /// number augmentation draws from and `metrics.jsonl` logs. A training
+    /// plan is charged before its batch loads, so the last batch of an
+    /// epoch already draws with the next epoch's number (deterministic, and
+    /// kept so that committed results stay reproducible).
     fn epoch(&self) -> u64 {
         self.optimiser_steps() / self.sampler.schedule().steps_per_epoch().max(1)
     }
