@@ -162,6 +162,9 @@ struct Run<'a> {
     device: Device,
     task: Box<dyn TaskRunner>,
     optimizer: Box<dyn Optimizer>,
+    /// The trained parameters, listed once (gradient clipping reads them
+    /// every step).
+    trainable: Vec<isdet_detector::Param>,
     sampler: Sampler<Box<dyn Strategy>>,
     scorer: Scorer,
     journal: Option<Journal>,
@@ -186,7 +189,8 @@ impl<'a> Run<'a> {
             )?),
             Task::Classification => Box::new(ClassificationTask::new(config, &device)?),
         };
-        let params = task.params().trainable();
+        let trainable = task.params().trainable();
+        let params = trainable.clone();
         let optimizer: Box<dyn Optimizer> = match config.optimizer {
             OptimizerConfig::Sgd {
                 momentum,
@@ -232,6 +236,7 @@ impl<'a> Run<'a> {
             device,
             task,
             optimizer,
+            trainable,
             sampler,
             scorer,
             journal: None,
@@ -506,11 +511,10 @@ impl<'a> Run<'a> {
         self.lr = learning_rate(&self.config.lr, step, total);
         self.optimizer.set_learning_rate(self.lr);
         let mut grads = out.objective.backward()?;
-        if let Some(max) = self.config.grad_clip {
-            let params = self.task.params().trainable();
-            if clip_grad_norm(&mut grads, &params, max).is_err() {
-                return Err(self.nonfinite_error(ids, ids.to_vec()));
-            }
+        if let Some(max) = self.config.grad_clip
+            && clip_grad_norm(&mut grads, &self.trainable, max).is_err()
+        {
+            return Err(self.nonfinite_error(ids, ids.to_vec()));
         }
         self.optimizer.step(&grads)?;
         self.time.backward += t.elapsed().as_secs_f64();
