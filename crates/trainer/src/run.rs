@@ -175,6 +175,8 @@ struct Run<'a> {
     last_eval: Option<(u64, Evaluation)>,
     last_eval_step: Option<u64>,
     lr: f64,
+    /// The epoch of the step being planned: augmentation draws with it.
+    step_epoch: u64,
     progress: ProgressBar,
 }
 
@@ -247,6 +249,7 @@ impl<'a> Run<'a> {
             last_eval: None,
             last_eval_step: None,
             lr: config.lr.base,
+            step_epoch: 0,
             progress,
         })
     }
@@ -363,6 +366,8 @@ impl<'a> Run<'a> {
                     step: self.optimiser_steps(),
                 });
             }
+            // A training plan charges its step, so the epoch is read first.
+            self.step_epoch = self.epoch();
             let t = Instant::now();
             let planned = self.sampler.plan()?;
             self.time.sampling += t.elapsed().as_secs_f64();
@@ -396,10 +401,9 @@ impl<'a> Run<'a> {
     }
 
     /// Optimiser steps charged so far over steps per epoch: the epoch
-    /// number augmentation draws from and `metrics.jsonl` logs. A training
-    /// plan is charged before its batch loads, so the last batch of an
-    /// epoch already draws with the next epoch's number (deterministic, and
-    /// kept so that committed results stay reproducible).
+    /// number `metrics.jsonl` logs. Augmentation draws with
+    /// `step_epoch`, read before the plan is charged, so every batch of an
+    /// epoch draws with that epoch's number.
     fn epoch(&self) -> u64 {
         self.optimiser_steps() / self.sampler.schedule().steps_per_epoch().max(1)
     }
@@ -407,8 +411,9 @@ impl<'a> Run<'a> {
     /// Loads `ids`, runs the forward pass and the loss (with any fault
     /// injected for this step).
     fn forward(&mut self, ids: &[usize], weights: Option<&[f32]>) -> Result<Forward> {
-        let epoch = self.epoch();
-        let mut out = self.task.forward(ids, epoch, weights, &mut self.time)?;
+        let mut out = self
+            .task
+            .forward(ids, self.step_epoch, weights, &mut self.time)?;
         let step = self.sampler.current_step();
         if let Some(f) = &self.config.fault
             && f.nan_loss_at_steps.contains(&step)
