@@ -9,8 +9,8 @@ use candle_core::{Device, Tensor};
 use clap::Subcommand;
 use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
 use isdet_detector::{
-    ConvImpl, DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, conv2d, decode, fcos_loss,
-    set_default_conv_impl,
+    ConvImpl, DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, conv2d, conv2d_relu, decode,
+    fcos_loss, set_default_conv_impl,
 };
 use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
 use serde::Serialize;
@@ -202,10 +202,12 @@ fn convnet_ref_step(
         let start = Instant::now();
         let mut y = x.clone();
         for (i, (w, b, stride, pad)) in layers.iter().enumerate() {
-            y = conv2d(&y, w.as_tensor(), Some(b.as_tensor()), *stride, *pad, imp)?;
-            if i + 1 < layers.len() {
-                y = y.relu()?;
-            }
+            let (w, b) = (w.as_tensor(), Some(b.as_tensor()));
+            y = if i + 1 < layers.len() {
+                conv2d_relu(&y, w, b, *stride, *pad, imp)?
+            } else {
+                conv2d(&y, w, b, *stride, *pad, imp)?
+            };
         }
         let loss = y.sqr()?.mean_all()?;
         let grads = loss.backward()?;

@@ -115,6 +115,32 @@ pub fn conv2d(
     padding: usize,
     imp: ConvImpl,
 ) -> candle_core::Result<Tensor> {
+    conv2d_act(x, w, bias, stride, padding, false, imp)
+}
+
+/// [`conv2d`] followed by a ReLU. On the fast path the ReLU is applied as
+/// the output is written and its mask is one pass in the backward, instead
+/// of candle's separate ReLU op (a pass forward, four backward).
+pub fn conv2d_relu(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    imp: ConvImpl,
+) -> candle_core::Result<Tensor> {
+    conv2d_act(x, w, bias, stride, padding, true, imp)
+}
+
+fn conv2d_act(
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    relu: bool,
+    imp: ConvImpl,
+) -> candle_core::Result<Tensor> {
     let fast = imp == ConvImpl::Fast
         && x.device().is_cpu()
         && x.dtype() == DType::F32
@@ -122,10 +148,11 @@ pub fn conv2d(
         && bias.is_none_or(|b| b.dtype() == DType::F32);
     if !fast {
         let y = x.conv2d(w, padding, stride, 1, 1)?;
-        return match bias {
-            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
-            None => Ok(y),
+        let y = match bias {
+            Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
+            None => y,
         };
+        return if relu { y.relu() } else { Ok(y) };
     }
     let (_, cin, _, _) = x.dims4()?;
     let (cout, wcin, kh, kw) = w.dims4()?;
@@ -139,7 +166,11 @@ pub fn conv2d(
     if stride == 0 {
         candle_core::bail!("conv2d: stride must be positive");
     }
-    let op = ConvFwd { stride, padding };
+    let op = ConvFwd {
+        stride,
+        padding,
+        relu,
+    };
     let x = x.contiguous()?;
     let w = w.contiguous()?;
     match bias {
@@ -392,14 +423,51 @@ fn col2im(g: &Geom, imgs: usize, dcol: &[f32], dx: &mut [f32]) {
     }
 }
 
-/// `(C, N, HW)` → `(N, C, HW)`, adding `bias[c]` if given.
-fn cn_to_nc(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize, bias: Option<&[f32]>) {
+/// `(C, N, HW)` → `(N, C, HW)`.
+fn cn_to_nc(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize) {
     for (i, d) in dst.chunks_mut(hw).enumerate() {
         let (img, ch) = (i / c, i % c);
-        let s = &src[(ch * n + img) * hw..][..hw];
-        match bias {
-            Some(b) => d.iter_mut().zip(s).for_each(|(d, s)| *d = s + b[ch]),
-            None => d.copy_from_slice(s),
+        d.copy_from_slice(&src[(ch * n + img) * hw..][..hw]);
+    }
+}
+
+/// `(C, N, HW)` → `(N, C, HW)` with the forward's epilogue: `bias[c]`
+/// added if given, then a ReLU if `relu`.
+fn cn_to_nc_out(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize, epi: Epilogue) {
+    for (i, d) in dst.chunks_mut(hw).enumerate() {
+        let (img, ch) = (i / c, i % c);
+        epi.write(d, &src[(ch * n + img) * hw..][..hw], ch);
+    }
+}
+
+/// What the forward adds to a channel's row of the product: a bias, a ReLU.
+#[derive(Clone, Copy)]
+struct Epilogue<'a> {
+    bias: Option<&'a [f32]>,
+    relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// `dst = relu?(src + bias[ch])`.
+    fn write(&self, dst: &mut [f32], src: &[f32], ch: usize) {
+        let b = self.bias.map_or(0.0, |b| b[ch]);
+        match (self.bias.is_some(), self.relu) {
+            (false, false) => dst.copy_from_slice(src),
+            (true, false) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b),
+            (_, true) => dst
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, s)| *d = (s + b).max(0.0)),
+        }
+    }
+
+    /// `row = relu?(row + bias[ch])` in place.
+    fn apply(&self, row: &mut [f32], ch: usize) {
+        let b = self.bias.map_or(0.0, |b| b[ch]);
+        match (self.bias.is_some(), self.relu) {
+            (false, false) => {}
+            (true, false) => row.iter_mut().for_each(|v| *v += b),
+            (_, true) => row.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
         }
     }
 }
@@ -451,6 +519,8 @@ fn fill_col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
 struct ConvFwd {
     stride: usize,
     padding: usize,
+    /// A ReLU on the output (its mask is applied to the incoming gradient).
+    relu: bool,
 }
 
 impl ConvFwd {
@@ -495,17 +565,19 @@ impl ConvFwd {
                         sgemm::Mat::new(col, cols, 1),
                     );
                 };
+                let epi = Epilogue {
+                    bias: bs,
+                    relu: self.relu,
+                };
                 if imgs == 1 {
                     product(&mut out);
-                    if let Some(b) = bs {
-                        for (row, bv) in out.chunks_mut(hwo).zip(b) {
-                            row.iter_mut().for_each(|v| *v += bv);
-                        }
+                    for (ch, row) in out.chunks_mut(hwo).enumerate() {
+                        epi.apply(row, ch);
                     }
                 } else {
                     with_scratch(g.cout * cols, |tmp| {
                         product(tmp);
-                        cn_to_nc(tmp, &mut out, imgs, g.cout, hwo, bs);
+                        cn_to_nc_out(tmp, &mut out, imgs, g.cout, hwo, epi);
                     });
                 }
             });
@@ -516,12 +588,16 @@ impl ConvFwd {
 
     fn backward(
         &self,
-        x: &Tensor,
-        w: &Tensor,
-        bias: Option<&Tensor>,
+        (x, w, bias): (&Tensor, &Tensor, Option<&Tensor>),
+        res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Tensor, Option<Tensor>)> {
         let need_dx = x.track_op();
+        let grad = if self.relu {
+            crate::act::relu_grad(grad, res)?
+        } else {
+            grad.clone()
+        };
         let op = ConvBwd {
             stride: self.stride,
             padding: self.padding,
@@ -548,7 +624,11 @@ impl ConvFwd {
 
 impl CustomOp2 for ConvFwd {
     fn name(&self) -> &'static str {
-        "fast-conv2d"
+        if self.relu {
+            "fast-conv2d-relu"
+        } else {
+            "fast-conv2d"
+        }
     }
 
     fn cpu_fwd(
@@ -565,17 +645,21 @@ impl CustomOp2 for ConvFwd {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, _) = self.backward(x, w, None, grad)?;
+        let (dx, dw, _) = self.backward((x, w, None), res, grad)?;
         Ok((dx, Some(dw)))
     }
 }
 
 impl CustomOp3 for ConvFwd {
     fn name(&self) -> &'static str {
-        "fast-conv2d-bias"
+        if self.relu {
+            "fast-conv2d-bias-relu"
+        } else {
+            "fast-conv2d-bias"
+        }
     }
 
     fn cpu_fwd(
@@ -595,10 +679,10 @@ impl CustomOp3 for ConvFwd {
         x: &Tensor,
         w: &Tensor,
         b: &Tensor,
-        _res: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (dx, dw, db) = self.backward(x, w, Some(b), grad)?;
+        let (dx, dw, db) = self.backward((x, w, Some(b)), res, grad)?;
         Ok((dx, Some(dw), db))
     }
 }
@@ -702,7 +786,7 @@ impl CustomOp3 for ConvBwd {
                         return;
                     }
                     if g.pointwise() {
-                        cn_to_nc(buf, &mut dxu, imgs, g.cin, hwo, None);
+                        cn_to_nc(buf, &mut dxu, imgs, g.cin, hwo);
                     } else {
                         col2im(&g, imgs, buf, &mut dxu);
                     }

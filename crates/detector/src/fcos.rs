@@ -4,6 +4,7 @@
 use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
+use crate::act::add_relu;
 use crate::assign::Locations;
 use crate::conv::default_conv_impl;
 use crate::error::{DetectorError, Result};
@@ -139,7 +140,7 @@ impl BasicBlock {
             Some(c) => c.forward(x, train)?,
             None => x.clone(),
         };
-        Ok((y + s)?.relu()?)
+        Ok(add_relu(&y, &s, default_conv_impl())?)
     }
 }
 

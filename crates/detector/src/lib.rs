@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod act;
 pub mod assign;
 pub mod checkpoint;
 mod classifier;
@@ -46,7 +47,7 @@ mod upsample;
 
 pub use assign::{Locations, Targets, assign};
 pub use classifier::{Classifier, ClassifierConfig, class_probabilities, soft_cross_entropy};
-pub use conv::{ConvImpl, conv2d, default_conv_impl, set_default_conv_impl};
+pub use conv::{ConvImpl, conv2d, conv2d_relu, default_conv_impl, set_default_conv_impl};
 pub use decode::{CocoResult, DecodeConfig, Detection, decode, nms, to_coco_results};
 pub use error::{DetectorError, Result};
 pub use fcos::{Fcos, FcosConfig, HeadOutput};

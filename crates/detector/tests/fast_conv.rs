@@ -1,10 +1,10 @@
 //! The fast (im2col + GEMM) convolution agrees with candle's own: forward
 //! outputs and the gradients with respect to input, weight and bias, on
-//! random shapes, strides, paddings, kernel sizes, batch sizes and with or
-//! without a bias.
+//! random shapes, strides, paddings, kernel sizes, batch sizes, with or
+//! without a bias, and with or without the fused ReLU of `conv2d_relu`.
 
 use candle_core::{Device, Tensor, Var};
-use isdet_detector::{ConvImpl, conv2d};
+use isdet_detector::{ConvImpl, conv2d, conv2d_relu};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -41,6 +41,8 @@ struct Case {
     stride: usize,
     pad: usize,
     bias: bool,
+    /// Through [`conv2d_relu`] instead of [`conv2d`].
+    relu: bool,
 }
 
 fn check(rng: &mut ChaCha8Rng, c: &Case) {
@@ -48,7 +50,8 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
     let w = random(rng, &[c.cout, c.cin, c.k, c.k]);
     let b = c.bias.then(|| random(rng, &[c.cout]));
     let run = |imp: ConvImpl| {
-        let y = conv2d(
+        let conv = if c.relu { conv2d_relu } else { conv2d };
+        let y = conv(
             x.as_tensor(),
             w.as_tensor(),
             b.as_ref().map(Var::as_tensor),
@@ -77,8 +80,8 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
     let fast = run(ConvImpl::Fast);
     let stock = run(ConvImpl::Stock);
     let what = format!(
-        "n{} cin{} cout{} {}x{} k{} s{} p{} bias {}",
-        c.n, c.cin, c.cout, c.size.0, c.size.1, c.k, c.stride, c.pad, c.bias
+        "n{} cin{} cout{} {}x{} k{} s{} p{} bias {} relu {}",
+        c.n, c.cin, c.cout, c.size.0, c.size.1, c.k, c.stride, c.pad, c.bias, c.relu
     );
     assert_eq!(fast.1, stock.1, "{what}: output shapes differ");
     assert_close(&format!("{what} y"), &fast.0, &stock.0, 1e-4);
@@ -111,6 +114,7 @@ fn fast_conv_matches_stock_on_random_shapes() {
             stride,
             pad,
             bias: rng.random_bool(0.5),
+            relu: rng.random_bool(0.5),
         };
         check(&mut rng, &case);
     }
@@ -142,9 +146,39 @@ fn fast_conv_matches_stock_on_the_detectors_shapes() {
                     stride,
                     pad,
                     bias,
+                    relu: false,
                 },
             );
         }
+    }
+}
+
+#[test]
+fn fast_conv_relu_matches_stock_on_the_reference_nets_shapes() {
+    // convnet-ref at a small scale: batches of several images per unit of
+    // work (small outputs) and of one (large outputs), with bias and ReLU.
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for (n, cin, cout, k, stride, size) in [
+        (6, 3, 4, 3, 1, 24),
+        (6, 4, 8, 3, 2, 24),
+        (6, 8, 16, 3, 2, 12),
+        (33, 8, 6, 3, 2, 6),
+        (6, 16, 5, 1, 1, 3),
+    ] {
+        check(
+            &mut rng,
+            &Case {
+                n,
+                cin,
+                cout,
+                size: (size, size),
+                k,
+                stride,
+                pad: k / 2,
+                bias: true,
+                relu: true,
+            },
+        );
     }
 }
 
