@@ -7,7 +7,8 @@
 
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
-use crate::conv::{ConvImpl, lock, run_units, split_mut};
+use crate::conv::ConvImpl;
+use crate::par::fill_parts;
 
 /// Elements per unit of work of the element-wise ops (small enough to
 /// split a layer across threads, big enough to amortise the dispatch).
@@ -65,16 +66,12 @@ fn zip_map(
         candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
     }
     let (a, b) = (slice(s1, l1, name)?, slice(s2, l2, name)?);
-    let mut out = vec![0f32; a.len()];
-    let parts = split_mut(&mut out, UNIT);
-    run_units(parts.len(), |u| {
-        let mut part = lock(&parts[u]);
+    let out = fill_parts(a.len(), a.len(), UNIT, |u, part| {
         let (a, b) = (&a[u * UNIT..], &b[u * UNIT..]);
         for ((o, &x), &y) in part.iter_mut().zip(a).zip(b) {
             *o = f(x, y);
         }
     });
-    drop(parts);
     Ok((CpuStorage::F32(out), l1.shape().clone()))
 }
 

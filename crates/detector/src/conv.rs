@@ -32,8 +32,10 @@
 //! normalisation and the upsampling of the models.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+
+use crate::par::{fill_parts, lock, pool_threads, run_units, split_mut};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
@@ -259,36 +261,6 @@ impl Geom {
     fn pointwise(&self) -> bool {
         self.k == 1 && self.stride == 1 && self.pad == 0
     }
-}
-
-/// Runs `f(0)`, …, `f(n − 1)` on candle's CPU worker pool (the barrier pool
-/// its element-wise ops use, so that no second pool competes with it for
-/// the cores).
-pub(crate) fn run_units<F: Fn(usize) + Sync>(n: usize, f: F) {
-    if n <= 1 || pool_threads() <= 1 {
-        (0..n).for_each(f);
-    } else {
-        candle_core::utils::barrier_pool().execute_chunked(n, |r| r.for_each(&f));
-    }
-}
-
-/// Threads of candle's CPU worker pool (its workers and the caller).
-pub(crate) fn pool_threads() -> usize {
-    static THREADS: OnceLock<usize> = OnceLock::new();
-    *THREADS.get_or_init(|| candle_core::utils::barrier_pool().n_workers() + 1)
-}
-
-/// Splits `data` into consecutive chunks of `len` (the last may be shorter),
-/// each behind its own lock so that units on different threads can each
-/// take their own.
-pub(crate) fn split_mut(data: &mut [f32], len: usize) -> Vec<Mutex<&mut [f32]>> {
-    data.chunks_mut(len.max(1)).map(Mutex::new).collect()
-}
-
-/// Locks a unit's chunk (a poisoned lock only means another unit panicked,
-/// which the pool propagates anyway).
-pub(crate) fn lock<'a, 'b>(m: &'a Mutex<&'b mut [f32]>) -> MutexGuard<'a, &'b mut [f32]> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Images per unit of work: whole images, enough columns per GEMM to be
@@ -540,10 +512,8 @@ impl ConvFwd {
         };
         let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
         let per = images_per_unit(&g);
-        let mut y = vec![0f32; g.n * g.cout * hwo];
-        let outs = split_mut(&mut y, per * g.cout * hwo);
-        run_units(outs.len(), |u| {
-            let mut out = lock(&outs[u]);
+        let len = g.n * g.cout * hwo;
+        let y = fill_parts(len, len, per * g.cout * hwo, |u, out| {
             let imgs = out.len() / (g.cout * hwo).max(1);
             let cols = imgs * hwo;
             let x_u = &xs[u * per * chw..][..imgs * chw];
@@ -570,19 +540,18 @@ impl ConvFwd {
                     relu: self.relu,
                 };
                 if imgs == 1 {
-                    product(&mut out);
+                    product(out);
                     for (ch, row) in out.chunks_mut(hwo).enumerate() {
                         epi.apply(row, ch);
                     }
                 } else {
                     with_scratch(g.cout * cols, |tmp| {
                         product(tmp);
-                        cn_to_nc_out(tmp, &mut out, imgs, g.cout, hwo, epi);
+                        cn_to_nc_out(tmp, out, imgs, g.cout, hwo, epi);
                     });
                 }
             });
         });
-        drop(outs);
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
     }
 
@@ -726,13 +695,12 @@ impl CustomOp3 for ConvBwd {
         let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
         let per = images_per_unit(&g);
         let n_units = g.n.div_ceil(per);
-        let x_len = if self.need_dx { xs.len() } else { 0 };
-        let mut dx = vec![0f32; x_len];
-        let dx_parts = split_mut(&mut dx, per * chw);
+        let (wl, bl) = (ws.len(), if self.has_bias { g.cout } else { 0 });
         // Per-unit partial weight (and bias) gradients, summed below.
-        let mut partial = vec![0f32; n_units * (ws.len() + g.cout)];
-        let partials = split_mut(&mut partial, ws.len() + g.cout);
-        run_units(n_units, |u| {
+        let mut partial = vec![0f32; n_units * (wl + g.cout)];
+        let partials = split_mut(&mut partial, wl + g.cout);
+        // The unit's gradients; `dxu` is its images' input gradient.
+        let unit = |u: usize, dxu: Option<&mut [f32]>| {
             let imgs = per.min(g.n - u * per);
             let cols = imgs * hwo;
             let mut part = lock(&partials[u]);
@@ -768,13 +736,12 @@ impl CustomOp3 for ConvBwd {
                         sgemm::Mat::new(dy, cols, 1),
                         sgemm::Mat::new(col, 1, cols),
                     );
-                    if !self.need_dx {
+                    let Some(dxu) = dxu else {
                         return;
-                    }
-                    let mut dxu = lock(&dx_parts[u]);
+                    };
                     // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols),
                     // written over the patch matrix.
-                    let dcol: &mut [f32] = if direct { &mut dxu } else { buf };
+                    let dcol: &mut [f32] = if direct { &mut *dxu } else { buf };
                     sgemm::gemm(
                         (ckk, cols, g.cout),
                         sgemm::MatMut::new(dcol, cols, 1),
@@ -786,23 +753,30 @@ impl CustomOp3 for ConvBwd {
                         return;
                     }
                     if g.pointwise() {
-                        cn_to_nc(buf, &mut dxu, imgs, g.cin, hwo);
+                        cn_to_nc(buf, dxu, imgs, g.cin, hwo);
                     } else {
-                        col2im(&g, imgs, buf, &mut dxu);
+                        col2im(&g, imgs, buf, dxu);
                     }
                 });
             });
-        });
-        drop((dx_parts, partials));
-        let mut out = dx;
-        let (wl, bl) = (ws.len(), if self.has_bias { g.cout } else { 0 });
-        out.resize(x_len + wl + bl, 0.0);
-        let tail = &mut out[x_len..];
+        };
+        // `[dx | dw | db]`: the input gradient is filled by the units, with
+        // room for the summed weight and bias gradients after it.
+        let mut out = if self.need_dx {
+            let len = xs.len();
+            fill_parts(len, len + wl + bl, per * chw, |u, dxu| unit(u, Some(dxu)))
+        } else {
+            run_units(n_units, |u| unit(u, None));
+            Vec::with_capacity(wl + bl)
+        };
+        drop(partials);
+        let mut tail = vec![0f32; wl + bl];
         for p in partial.chunks(wl + g.cout) {
             for (o, v) in tail.iter_mut().zip(&p[..wl + bl]) {
                 *o += v;
             }
         }
+        out.extend_from_slice(&tail);
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }

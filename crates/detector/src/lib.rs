@@ -42,6 +42,7 @@ mod layers;
 pub mod loss;
 mod norm;
 mod optim;
+mod par;
 mod params;
 mod upsample;
 

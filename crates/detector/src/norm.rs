@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::conv::{lock, run_units, split_mut};
+use crate::par::{fill_parts, lock, run_units, split_mut};
 
 /// Where the normalisation statistics come from.
 #[derive(Debug, Clone)]
@@ -208,11 +208,8 @@ impl CustomOp3 for NormFwd {
         let d = Dims::of(l1)?;
         let (x, gamma, beta) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
         let st = self.compute_stats(&d, x);
-        let mut y = vec![0f32; x.len()];
         let per = d.planes_per_unit();
-        let parts = split_mut(&mut y, per * d.hw);
-        run_units(parts.len(), |u| {
-            let mut part = lock(&parts[u]);
+        let y = fill_parts(x.len(), x.len(), per * d.hw, |u, part| {
             for (i, out) in part.chunks_mut(d.hw).enumerate() {
                 let p = u * per + i;
                 let (img, ch) = (p / d.c, p % d.c);
@@ -229,7 +226,6 @@ impl CustomOp3 for NormFwd {
                 }
             }
         });
-        drop(parts);
         // A forward pass computes its statistics once; a second evaluation
         // of the same op would compute the same values.
         let _ = self.computed.set(st);
@@ -344,10 +340,8 @@ impl CustomOp3 for NormBwd<'_> {
                     *b /= k.max(1.0);
                 }
             }
-            out = vec![0f32; x.len()];
-            let parts = split_mut(&mut out, per * d.hw);
-            run_units(parts.len(), |u| {
-                let mut part = lock(&parts[u]);
+            // Room for dgamma and dbeta after dx, so that they need no copy.
+            out = fill_parts(x.len(), x.len() + 2 * c, per * d.hw, |u, part| {
                 for (i, o) in part.chunks_mut(d.hw).enumerate() {
                     let p = u * per + i;
                     let (img, ch) = (p / c, p % c);

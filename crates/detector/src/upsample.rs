@@ -8,7 +8,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
-use crate::conv::{ConvImpl, lock, run_units, split_mut};
+use crate::conv::ConvImpl;
+use crate::par::fill_parts;
 
 /// `x` (NCHW) upsampled to `h × w` by repeating pixels.
 ///
@@ -77,11 +78,9 @@ impl CustomOp1 for Upsample {
         let (n, c, h, w) = l.shape().dims4()?;
         let x = slice(s, l)?;
         let (oh, ow) = (h * self.fh, w * self.fw);
-        let mut y = vec![0f32; n * c * oh * ow];
         let per = planes_per_unit(oh * ow);
-        let parts = split_mut(&mut y, per * oh * ow);
-        run_units(parts.len(), |u| {
-            let mut part = lock(&parts[u]);
+        let len = n * c * oh * ow;
+        let y = fill_parts(len, len, per * oh * ow, |u, part| {
             for (i, out) in part.chunks_mut(oh * ow).enumerate() {
                 let src = &x[(u * per + i) * h * w..][..h * w];
                 for (oy, orow) in out.chunks_mut(ow).enumerate() {
@@ -92,7 +91,6 @@ impl CustomOp1 for Upsample {
                 }
             }
         });
-        drop(parts);
         Ok((CpuStorage::F32(y), Shape::from((n, c, oh, ow))))
     }
 
@@ -121,11 +119,9 @@ impl CustomOp1 for BlockSum {
         let (n, c, oh, ow) = l.shape().dims4()?;
         let g = slice(s, l)?;
         let (h, w) = (oh / self.fh, ow / self.fw);
-        let mut dx = vec![0f32; n * c * h * w];
         let per = planes_per_unit(oh * ow);
-        let parts = split_mut(&mut dx, per * h * w);
-        run_units(parts.len(), |u| {
-            let mut part = lock(&parts[u]);
+        let len = n * c * h * w;
+        let dx = fill_parts(len, len, per * h * w, |u, part| {
             for (i, out) in part.chunks_mut(h * w).enumerate() {
                 let src = &g[(u * per + i) * oh * ow..][..oh * ow];
                 for (oy, grow) in src.chunks(ow).enumerate() {
@@ -136,7 +132,6 @@ impl CustomOp1 for BlockSum {
                 }
             }
         });
-        drop(parts);
         Ok((CpuStorage::F32(dx), Shape::from((n, c, h, w))))
     }
 }
