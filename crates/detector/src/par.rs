@@ -80,7 +80,7 @@ pub(crate) fn fill_parts(
 }
 
 /// Writes zeros over `part` and returns it as initialised floats.
-fn zero<'a>(part: &'a mut [MaybeUninit<f32>]) -> &'a mut [f32] {
+fn zero(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     part.fill(MaybeUninit::new(0.0));
     // SAFETY: every element was just written, and `MaybeUninit<f32>` has
     // the size, alignment and layout of `f32`.
