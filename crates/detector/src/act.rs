@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
 use crate::conv::ConvImpl;
-use crate::par::fill_parts;
+use crate::par::{f32_slice, fill_parts};
 
 /// Elements per unit of work of the element-wise ops (small enough to
 /// split a layer across threads, big enough to amortise the dispatch).
@@ -45,16 +45,6 @@ pub(crate) fn relu_grad(grad: &Tensor, out: &Tensor) -> candle_core::Result<Tens
         .apply_op2_no_bwd(&out.contiguous()?, &ReluGrad)
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("{name}: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((lo, hi)) => Ok(&v[lo..hi]),
-        None => candle_core::bail!("{name}: expects contiguous inputs"),
-    }
-}
-
 /// `f(a[i], b[i])` for every element, on candle's worker pool.
 fn zip_map(
     name: &str,
@@ -65,7 +55,7 @@ fn zip_map(
     if l1.dims() != l2.dims() {
         candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
     }
-    let (a, b) = (slice(s1, l1, name)?, slice(s2, l2, name)?);
+    let (a, b) = (f32_slice(s1, l1, name)?, f32_slice(s2, l2, name)?);
     let out = fill_parts(a.len(), a.len(), UNIT, |u, part| {
         let (a, b) = (&a[u * UNIT..], &b[u * UNIT..]);
         for ((o, &x), &y) in part.iter_mut().zip(a).zip(b) {

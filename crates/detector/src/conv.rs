@@ -35,7 +35,7 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::par::{fill_parts, lock, pool_threads, run_units, split_mut};
+use crate::par::{f32_slice, fill_parts, lock, pool_threads, run_units, split_mut};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
 
@@ -270,16 +270,6 @@ fn images_per_unit(g: &Geom) -> usize {
     per_thread.min(2048usize.div_ceil(g.hwo().max(1))).max(1)
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, name: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("{name}: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("{name}: expects contiguous inputs"),
-    }
-}
-
 /// The output positions `[lo, hi)` along one axis whose input position
 /// `o·s + kk − p` lies in `[0, len)`.
 fn valid_range(out: usize, len: usize, s: usize, kk: usize, p: usize) -> (usize, usize) {
@@ -504,10 +494,10 @@ impl ConvFwd {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         const NAME: &str = "fast-conv2d";
         let g = Geom::new(x.1, w.1, self.stride, self.padding, NAME)?;
-        let xs = contiguous(x.0, x.1, NAME)?;
-        let ws = contiguous(w.0, w.1, NAME)?;
+        let xs = f32_slice(x.0, x.1, NAME)?;
+        let ws = f32_slice(w.0, w.1, NAME)?;
         let bs = match bias {
-            Some((s, l)) => Some(contiguous(s, l, NAME)?),
+            Some((s, l)) => Some(f32_slice(s, l, NAME)?),
             None => None,
         };
         let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
@@ -689,9 +679,9 @@ impl CustomOp3 for ConvBwd {
                 [g.n, g.cout, g.ho, g.wo]
             );
         }
-        let xs = contiguous(s1, l1, NAME)?;
-        let ws = contiguous(s2, l2, NAME)?;
-        let dys = contiguous(s3, l3, NAME)?;
+        let xs = f32_slice(s1, l1, NAME)?;
+        let ws = f32_slice(s2, l2, NAME)?;
+        let dys = f32_slice(s3, l3, NAME)?;
         let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
         let per = images_per_unit(&g);
         let n_units = g.n.div_ceil(per);

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::par::{fill_parts, lock, run_units, split_mut};
+use crate::par::{f32_slice, fill_parts, lock, run_units, split_mut};
 
 /// Where the normalisation statistics come from.
 #[derive(Debug, Clone)]
@@ -181,16 +181,6 @@ impl NormFwd {
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("fused norm: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("fused norm: expects contiguous inputs"),
-    }
-}
-
 impl CustomOp3 for NormFwd {
     fn name(&self) -> &'static str {
         "fused-norm"
@@ -206,7 +196,11 @@ impl CustomOp3 for NormFwd {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let d = Dims::of(l1)?;
-        let (x, gamma, beta) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let (x, gamma, beta) = (
+            f32_slice(s1, l1, "fused norm")?,
+            f32_slice(s2, l2, "fused norm")?,
+            f32_slice(s3, l3, "fused norm")?,
+        );
         let st = self.compute_stats(&d, x);
         let per = d.planes_per_unit();
         let y = fill_parts(x.len(), x.len(), per * d.hw, |u, part| {
@@ -289,7 +283,11 @@ impl CustomOp3 for NormBwd<'_> {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let d = Dims::of(l1)?;
-        let (x, y, dy) = (slice(s1, l1)?, slice(s2, l2)?, slice(s3, l3)?);
+        let (x, y, dy) = (
+            f32_slice(s1, l1, "fused norm")?,
+            f32_slice(s2, l2, "fused norm")?,
+            f32_slice(s3, l3, "fused norm")?,
+        );
         if y.len() != x.len() || dy.len() != x.len() {
             candle_core::bail!("fused norm backward: shapes differ");
         }

@@ -1,8 +1,10 @@
 //! Work splitting for the fast CPU kernels: units of work on candle's own
-//! worker pool, and output buffers filled part by part on the threads that
-//! compute them.
+//! worker pool, output buffers filled part by part on the threads that
+//! compute them, and the kernels' access to their f32 inputs.
 
 use std::mem::MaybeUninit;
+
+use candle_core::{CpuStorage, Layout};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -34,6 +36,22 @@ pub(crate) fn split_mut(data: &mut [f32], len: usize) -> Vec<Mutex<&mut [f32]>> 
 /// which the pool propagates anyway).
 pub(crate) fn lock<'a, T: ?Sized>(m: &'a Mutex<T>) -> MutexGuard<'a, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The f32 elements of a contiguous CPU tensor; an error naming the op
+/// `name` for another dtype or a non-contiguous layout.
+pub(crate) fn f32_slice<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    name: &str,
+) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        candle_core::bail!("{name}: only f32 is supported");
+    };
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&v[a..b]),
+        None => candle_core::bail!("{name}: expects contiguous inputs"),
+    }
 }
 
 /// A new buffer of `len` floats (with room for `capacity`), cut into

@@ -9,7 +9,7 @@
 use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
 
 use crate::conv::ConvImpl;
-use crate::par::fill_parts;
+use crate::par::{f32_slice, fill_parts};
 
 /// `x` (NCHW) upsampled to `h × w` by repeating pixels.
 ///
@@ -48,16 +48,6 @@ pub(crate) fn upsample_nearest(
     }
 }
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        candle_core::bail!("upsample: only f32 is supported");
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
-        None => candle_core::bail!("upsample: expects contiguous inputs"),
-    }
-}
-
 /// Planes per unit of work (≥ 16 K output floats each).
 fn planes_per_unit(out_plane: usize) -> usize {
     (16384 / out_plane.max(1)).max(1)
@@ -76,7 +66,7 @@ impl CustomOp1 for Upsample {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, h, w) = l.shape().dims4()?;
-        let x = slice(s, l)?;
+        let x = f32_slice(s, l, "upsample")?;
         let (oh, ow) = (h * self.fh, w * self.fw);
         let per = planes_per_unit(oh * ow);
         let len = n * c * oh * ow;
@@ -117,7 +107,7 @@ impl CustomOp1 for BlockSum {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, c, oh, ow) = l.shape().dims4()?;
-        let g = slice(s, l)?;
+        let g = f32_slice(s, l, "upsample")?;
         let (h, w) = (oh / self.fh, ow / self.fw);
         let per = planes_per_unit(oh * ow);
         let len = n * c * h * w;
