@@ -263,11 +263,28 @@ impl Geom {
     }
 }
 
-/// Images per unit of work: whole images, enough columns per GEMM to be
-/// efficient, and at least one unit per thread when the batch allows.
+/// Images per unit of work for this convolution on this machine's pool.
 fn images_per_unit(g: &Geom) -> usize {
-    let per_thread = g.n.div_ceil(pool_threads());
-    per_thread.min(2048usize.div_ceil(g.hwo().max(1))).max(1)
+    unit_images(g.n, g.hwo(), pool_threads())
+}
+
+/// Images per unit of work: whole images, enough columns per GEMM to be
+/// efficient (about 2,048), at least one unit per thread when the batch
+/// allows, and, when there are only a few units, as many per thread and of
+/// equal size. (32 images of 12×12 would otherwise make units of 15, 15 and
+/// 2, and one of two threads would do 30 of the 32 images.)
+fn unit_images(n: usize, hwo: usize, threads: usize) -> usize {
+    let threads = threads.max(1);
+    let per = n
+        .div_ceil(threads)
+        .min(2048usize.div_ceil(hwo.max(1)))
+        .max(1);
+    let units = n.div_ceil(per);
+    if units > 4 * threads {
+        // Many units: the pool's chunks differ by at most one unit.
+        return per;
+    }
+    n.div_ceil(units.next_multiple_of(threads)).max(1)
 }
 
 /// The output positions `[lo, hi)` along one axis whose input position
@@ -880,6 +897,54 @@ mod sgemm {
                 false,
                 false,
                 gemm::Parallelism::None,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unit_images;
+
+    /// The images each thread gets when `units` go round-robin in chunks,
+    /// as evenly as candle's pool hands them out.
+    fn busiest_thread(n: usize, per: usize, threads: usize) -> usize {
+        let units = n.div_ceil(per);
+        let per_thread_units = units.div_ceil(threads);
+        (0..threads)
+            .map(|t| {
+                (t * per_thread_units..((t + 1) * per_thread_units).min(units))
+                    .map(|u| per.min(n - u * per))
+                    .sum::<usize>()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn few_units_are_shared_evenly_between_threads() {
+        // (images, output pixels, threads, images per unit)
+        for (n, hwo, threads, expected) in [
+            (32, 144, 2, 8),  // was 15: units of 15, 15 and 2
+            (16, 144, 2, 8),  // already even
+            (32, 2304, 2, 1), // large images: one each
+            (128, 784, 2, 3), // many units: left as they were
+            (3, 100, 2, 2),   // units of 2 and 1
+            (1, 9, 2, 1),
+            (33, 9, 2, 17),
+        ] {
+            let per = unit_images(n, hwo, threads);
+            assert_eq!(per, expected, "n {n}, hwo {hwo}");
+            // With few units no thread does more than its share (or one
+            // unit); with many, at most one unit more.
+            let slack = if n.div_ceil(per) > 4 * threads {
+                per
+            } else {
+                0
+            };
+            assert!(
+                busiest_thread(n, per, threads) <= n.div_ceil(threads).max(per) + slack,
+                "n {n}, hwo {hwo}: uneven"
             );
         }
     }
