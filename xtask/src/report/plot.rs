@@ -25,8 +25,9 @@ const SIZE: (u32, u32) = (1000, 640);
 /// The axes plotted, each into its own file.
 pub const AXES: [CostAxis; 3] = [CostAxis::Steps, CostAxis::Backward, CostAxis::Seconds];
 
-/// Line colours: Tableau 10, distinguishable and colour-blind tolerant.
-const PALETTE: [RGBColor; 10] = [
+/// Line colours: Tableau 10 (distinguishable and colour-blind tolerant),
+/// then six darker ones.
+const PALETTE: [RGBColor; 16] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -37,6 +38,14 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(127, 127, 127),
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
+    // Beyond ten groups (the classification study has eleven methods):
+    // black and five darker shades, still readable on white.
+    RGBColor(0, 0, 0),
+    RGBColor(0, 90, 50),
+    RGBColor(120, 30, 120),
+    RGBColor(150, 110, 0),
+    RGBColor(0, 60, 140),
+    RGBColor(170, 60, 0),
 ];
 
 /// The file name of the plot against `axis`, relative to `plots/`.
