@@ -5,27 +5,19 @@
 //! the activation, before the usual accumulation. Here the mask is one pass
 //! over the op's own output, and a residual `relu(a + b)` is one op.
 
-use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::conv::ConvImpl;
+use crate::conv::{ConvImpl, fast_path};
 use crate::par::{f32_slice, fill_parts};
 
 /// Elements per unit of work of the element-wise ops (small enough to
 /// split a layer across threads, big enough to amortise the dispatch).
 const UNIT: usize = 16 * 1024;
 
-/// Whether the fast op applies to these tensors (f32 on the CPU).
-fn fast_applies(a: &Tensor, b: &Tensor, imp: ConvImpl) -> bool {
-    imp == ConvImpl::Fast
-        && a.device().is_cpu()
-        && a.dtype() == DType::F32
-        && b.dtype() == DType::F32
-}
-
 /// `relu(a + b)` for two tensors of the same shape (the residual sum of a
 /// ResNet block), as one op with a one-pass backward on the fast path.
 pub(crate) fn add_relu(a: &Tensor, b: &Tensor, imp: ConvImpl) -> candle_core::Result<Tensor> {
-    if a.dims() != b.dims() || !fast_applies(a, b, imp) {
+    if a.dims() != b.dims() || !fast_path(imp, &[a, b]) {
         return (a + b)?.relu();
     }
     let (a, b) = (a.contiguous()?, b.contiguous()?);
@@ -38,7 +30,7 @@ pub(crate) fn add_relu(a: &Tensor, b: &Tensor, imp: ConvImpl) -> candle_core::Re
 
 /// `grad · [out > 0]`: the gradient through a ReLU whose output is `out`.
 pub(crate) fn relu_grad(grad: &Tensor, out: &Tensor) -> candle_core::Result<Tensor> {
-    if !fast_applies(grad, out, ConvImpl::Fast) {
+    if !fast_path(ConvImpl::Fast, &[grad, out]) {
         return grad * out.gt(0.0)?.to_dtype(grad.dtype())?;
     }
     grad.contiguous()?

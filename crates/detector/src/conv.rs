@@ -103,6 +103,16 @@ pub fn set_default_conv_impl(imp: Option<ConvImpl>) {
     OVERRIDE.store(v, Ordering::Relaxed);
 }
 
+/// Whether `imp` runs the fast CPU kernels on these tensors: the fast
+/// implementation, and every tensor f32 on the CPU (anything else takes
+/// candle's own ops).
+pub(crate) fn fast_path(imp: ConvImpl, tensors: &[&Tensor]) -> bool {
+    imp == ConvImpl::Fast
+        && tensors
+            .iter()
+            .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
 /// A 2-D convolution of an NCHW input `x` with an OIHW square kernel `w`,
 /// plus an optional per-output-channel `bias`, with the same stride and
 /// zero padding on both axes (no dilation, one group).
@@ -143,11 +153,10 @@ fn conv2d_act(
     relu: bool,
     imp: ConvImpl,
 ) -> candle_core::Result<Tensor> {
-    let fast = imp == ConvImpl::Fast
-        && x.device().is_cpu()
-        && x.dtype() == DType::F32
-        && w.dtype() == DType::F32
-        && bias.is_none_or(|b| b.dtype() == DType::F32);
+    let fast = match bias {
+        Some(b) => fast_path(imp, &[x, w, b]),
+        None => fast_path(imp, &[x, w]),
+    };
     if !fast {
         let y = x.conv2d(w, padding, stride, 1, 1)?;
         let y = match bias {
@@ -402,17 +411,9 @@ fn col2im(g: &Geom, imgs: usize, dcol: &[f32], dx: &mut [f32]) {
     }
 }
 
-/// `(C, N, HW)` → `(N, C, HW)`.
-fn cn_to_nc(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize) {
-    for (i, d) in dst.chunks_mut(hw).enumerate() {
-        let (img, ch) = (i / c, i % c);
-        d.copy_from_slice(&src[(ch * n + img) * hw..][..hw]);
-    }
-}
-
-/// `(C, N, HW)` → `(N, C, HW)` with the forward's epilogue: `bias[c]`
-/// added if given, then a ReLU if `relu`.
-fn cn_to_nc_out(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize, epi: Epilogue) {
+/// `(C, N, HW)` → `(N, C, HW)` with an epilogue: `bias[c]` added if
+/// given, then a ReLU if `relu` ([`Epilogue::NONE`] only moves the data).
+fn cn_to_nc(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize, epi: Epilogue) {
     for (i, d) in dst.chunks_mut(hw).enumerate() {
         let (img, ch) = (i / c, i % c);
         epi.write(d, &src[(ch * n + img) * hw..][..hw], ch);
@@ -427,6 +428,12 @@ struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
+    /// No bias, no ReLU.
+    const NONE: Epilogue<'static> = Epilogue {
+        bias: None,
+        relu: false,
+    };
+
     /// `dst = relu?(src + bias[ch])`.
     fn write(&self, dst: &mut [f32], src: &[f32], ch: usize) {
         let b = self.bias.map_or(0.0, |b| b[ch]);
@@ -554,7 +561,7 @@ impl ConvFwd {
                 } else {
                     with_scratch(g.cout * cols, |tmp| {
                         product(tmp);
-                        cn_to_nc_out(tmp, out, imgs, g.cout, hwo, epi);
+                        cn_to_nc(tmp, out, imgs, g.cout, hwo, epi);
                     });
                 }
             });
@@ -760,7 +767,7 @@ impl CustomOp3 for ConvBwd {
                         return;
                     }
                     if g.pointwise() {
-                        cn_to_nc(buf, dxu, imgs, g.cin, hwo);
+                        cn_to_nc(buf, dxu, imgs, g.cin, hwo, Epilogue::NONE);
                     } else {
                         col2im(&g, imgs, buf, dxu);
                     }
@@ -777,13 +784,15 @@ impl CustomOp3 for ConvBwd {
             Vec::with_capacity(wl + bl)
         };
         drop(partials);
-        let mut tail = vec![0f32; wl + bl];
+        // Within the capacity reserved above: no reallocation.
+        let x_len = out.len();
+        out.resize(x_len + wl + bl, 0.0);
+        let tail = &mut out[x_len..];
         for p in partial.chunks(wl + g.cout) {
             for (o, v) in tail.iter_mut().zip(&p[..wl + bl]) {
                 *o += v;
             }
         }
-        out.extend_from_slice(&tail);
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }

@@ -1,10 +1,10 @@
 //! Building blocks: convolution, normalisation (BatchNorm with train/eval
 //! modes, or GroupNorm) and their combination.
 
-use candle_core::{D, DType, Tensor, Var};
+use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::conv::{ConvImpl, conv2d, default_conv_impl};
+use crate::conv::{ConvImpl, conv2d, default_conv_impl, fast_path};
 use crate::error::Result;
 use crate::norm::{Stats, norm_relu};
 use crate::params::{ParamKind, ParamStore};
@@ -148,11 +148,7 @@ impl Norm {
     /// [`ConvImpl::Fast`] (the default) f32 CPU tensors go through one fused
     /// op.
     pub fn forward_relu(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
-        if default_conv_impl() == ConvImpl::Fast
-            && x.device().is_cpu()
-            && x.dtype() == DType::F32
-            && self.weight.dtype() == DType::F32
-        {
+        if fast_path(default_conv_impl(), &[x, &self.weight]) {
             return self.forward_fused(x, train, relu);
         }
         let y = self.forward_stock(x, train)?;

@@ -6,9 +6,9 @@
 //! `/proc/cpuinfo`. That took about a quarter of the detector's training
 //! step. Here the gradient is a block sum.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::conv::ConvImpl;
+use crate::conv::{ConvImpl, fast_path};
 use crate::par::{f32_slice, fill_parts};
 
 /// `x` (NCHW) upsampled to `h × w` by repeating pixels.
@@ -32,8 +32,7 @@ pub(crate) fn upsample_nearest(
         return x.upsample_nearest2d(h, w);
     }
     let (fh, fw) = (h / xh, w / xw);
-    let fast = imp == ConvImpl::Fast && x.device().is_cpu() && x.dtype() == DType::F32;
-    if !fast {
+    if !fast_path(imp, &[x]) {
         return x
             .reshape((n, c, xh, 1, xw, 1))?
             .broadcast_as((n, c, xh, fh, xw, fw))?
