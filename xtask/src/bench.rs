@@ -8,11 +8,9 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 use clap::Subcommand;
 use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
-use isdet_detector::{
-    ConvImpl, DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, conv2d, conv2d_relu, decode,
-    fcos_loss, set_default_conv_impl,
-};
+use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, decode, fcos_loss};
 use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
+use isdet_kernels::{Kernels, conv2d, conv2d_relu};
 use serde::Serialize;
 
 #[derive(Subcommand)]
@@ -116,8 +114,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 bail!("--net {net}: expected detector or convnet-ref");
             }
             for imp in conv_impls(&conv)? {
-                set_default_conv_impl(Some(imp));
-                let mut report = detector_step(&preset, batch, size, steps.max(1))?;
+                let mut report = detector_step(&preset, batch, size, steps.max(1), imp)?;
                 report.conv = imp.name().into();
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
@@ -125,7 +122,6 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&report)?);
                 }
             }
-            set_default_conv_impl(None);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -171,7 +167,7 @@ struct ConvnetReport {
 /// mean-square loss, backward, plain SGD (lr 0.01), on a fixed random batch;
 /// the median over `steps` after 3 untimed steps.
 fn convnet_ref_step(
-    imp: ConvImpl,
+    imp: Kernels,
     batch: usize,
     size: usize,
     channels: &str,
@@ -237,11 +233,11 @@ fn convnet_ref_step(
 }
 
 /// `--conv`: `stock`, `fast` or `both` (stock first).
-fn conv_impls(conv: &str) -> anyhow::Result<Vec<ConvImpl>> {
+fn conv_impls(conv: &str) -> anyhow::Result<Vec<Kernels>> {
     if conv == "both" {
-        return Ok(vec![ConvImpl::Stock, ConvImpl::Fast]);
+        return Ok(vec![Kernels::Stock, Kernels::Fast]);
     }
-    match ConvImpl::parse(conv) {
+    match Kernels::parse(conv) {
         Some(imp) => Ok(vec![imp]),
         None => bail!("--conv {conv}: expected stock, fast or both"),
     }
@@ -264,6 +260,7 @@ fn detector_step(
     batch: usize,
     size: usize,
     steps: usize,
+    kernels: Kernels,
 ) -> anyhow::Result<TrainStepReport> {
     let device = Device::Cpu;
     let data = SynthDataset::new(SynthConfig {
@@ -277,7 +274,7 @@ fn detector_step(
     };
     let b = collate(&*pipeline, 0, &request)?;
     let images = Tensor::from_vec(b.images, b.shape.to_vec(), &device)?;
-    let model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, &device)?;
+    let model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, &device)?.with_kernels(kernels);
     let boxes: Vec<&[isdet_data::Annotation]> =
         b.targets.iter().map(|t| &t.annotations[..]).collect();
     let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;

@@ -67,6 +67,19 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// The CPU kernels from `ISDET_CONV` (`stock` or `fast`, default `fast`),
+/// read once here and passed down as a value; an unknown value is
+/// reported and ignored.
+pub(crate) fn kernels_from_env() -> isdet_kernels::Kernels {
+    match std::env::var("ISDET_CONV") {
+        Ok(v) => isdet_kernels::Kernels::parse(&v).unwrap_or_else(|| {
+            eprintln!("ISDET_CONV={v:?} is neither `stock` nor `fast`; using `fast`");
+            isdet_kernels::Kernels::Fast
+        }),
+        Err(_) => isdet_kernels::Kernels::Fast,
+    }
+}
+
 /// Keeps freed memory in the process instead of returning it to the kernel.
 ///
 /// A training step allocates and frees the same large activation buffers

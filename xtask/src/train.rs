@@ -254,6 +254,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let options = TrainOptions {
         progress: !args.quiet,
         stop: Some(stop_flag()),
+        kernels: crate::kernels_from_env(),
     };
     Ok(if train_one(&dir, &config, &options)? {
         ExitCode::SUCCESS
@@ -294,6 +295,7 @@ pub fn sweep_runs(
     let options = TrainOptions {
         progress: !quiet,
         stop: Some(stop_flag()),
+        kernels: crate::kernels_from_env(),
     };
     for (k, run) in runs.iter().enumerate() {
         eprintln!("[{}/{}] {}", k + 1, runs.len(), run.dir.display());

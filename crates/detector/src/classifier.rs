@@ -2,6 +2,7 @@
 //! 28×28 and 32×32 inputs, with per-sample soft-target cross-entropy.
 
 use candle_core::{D, Device, Tensor, Var};
+use isdet_kernels::Kernels;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DetectorError, Result};
@@ -46,14 +47,16 @@ struct PreActBlock {
 }
 
 impl PreActBlock {
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let a = self.n1.forward_relu(x, train, true)?;
+    fn forward(&self, x: &Tensor, train: bool, k: Kernels) -> Result<Tensor> {
+        let a = self.n1.forward_relu(x, train, true, k)?;
         let s = match &self.short {
-            Some(c) => c.forward(&a)?,
+            Some(c) => c.forward(&a, k)?,
             None => x.clone(),
         };
-        let y = self.c1.forward(&a)?;
-        let y = self.c2.forward(&self.n2.forward_relu(&y, train, true)?)?;
+        let y = self.c1.forward(&a, k)?;
+        let y = self
+            .c2
+            .forward(&self.n2.forward_relu(&y, train, true, k)?, k)?;
         Ok((y + s)?)
     }
 }
@@ -68,6 +71,7 @@ pub struct Classifier {
     norm: Norm,
     fc_weight: Var,
     fc_bias: Var,
+    kernels: Kernels,
 }
 
 impl Classifier {
@@ -122,7 +126,15 @@ impl Classifier {
             norm,
             fc_weight,
             fc_bias,
+            kernels: Kernels::default(),
         })
+    }
+
+    /// The same model running on the given kernels ([`Kernels::Fast`] by
+    /// default; [`Kernels::Stock`] is candle's own ops, the reference).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
     }
 
     /// The architecture.
@@ -137,11 +149,12 @@ impl Classifier {
 
     /// Logits `[B, classes]` of an NCHW batch.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let mut y = self.stem.forward(x)?;
+        let k = self.kernels;
+        let mut y = self.stem.forward(x, k)?;
         for b in &self.blocks {
-            y = b.forward(&y, train)?;
+            y = b.forward(&y, train, k)?;
         }
-        let y = self.norm.forward_relu(&y, train, true)?;
+        let y = self.norm.forward_relu(&y, train, true, k)?;
         let pooled = y.mean(D::Minus1)?.mean(D::Minus1)?;
         Ok(pooled
             .matmul(&self.fc_weight.as_tensor().t()?)?

@@ -2,15 +2,13 @@
 //! three-level feature pyramid (strides 8, 16, 32) and a shared head tower.
 
 use candle_core::{Device, Tensor, Var};
+use isdet_kernels::{Kernels, add_relu, upsample_nearest};
 use serde::{Deserialize, Serialize};
 
-use crate::act::add_relu;
 use crate::assign::Locations;
-use crate::conv::default_conv_impl;
 use crate::error::{DetectorError, Result};
 use crate::layers::{Conv, ConvNorm, NormKind};
 use crate::params::{ParamKind, ParamStore};
-use crate::upsample::upsample_nearest;
 
 /// The architecture of a detector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,13 +132,13 @@ impl BasicBlock {
         })
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        let y = self.b.forward(&self.a.forward(x, train)?, train)?;
+    fn forward(&self, x: &Tensor, train: bool, k: Kernels) -> Result<Tensor> {
+        let y = self.b.forward(&self.a.forward(x, train, k)?, train, k)?;
         let s = match &self.shortcut {
-            Some(c) => c.forward(x, train)?,
+            Some(c) => c.forward(x, train, k)?,
             None => x.clone(),
         };
-        Ok(add_relu(&y, &s, default_conv_impl())?)
+        Ok(add_relu(&y, &s, k)?)
     }
 }
 
@@ -172,6 +170,7 @@ pub struct Fcos {
     ctr_pred: Conv,
     scales: Vec<Var>,
     locations: Locations,
+    kernels: Kernels,
 }
 
 impl Fcos {
@@ -259,7 +258,15 @@ impl Fcos {
             ctr_pred,
             scales,
             locations,
+            kernels: Kernels::default(),
         })
+    }
+
+    /// The same model running on the given kernels ([`Kernels::Fast`] by
+    /// default; [`Kernels::Stock`] is candle's own ops, the reference).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels;
+        self
     }
 
     /// The architecture.
@@ -288,11 +295,12 @@ impl Fcos {
                 s = self.config.input_size
             )));
         }
-        let mut y = self.stem.forward(x, train)?;
+        let k = self.kernels;
+        let mut y = self.stem.forward(x, train, k)?;
         let mut feats = Vec::new();
         for (s, blocks) in self.stages.iter().enumerate() {
             for b in blocks {
-                y = b.forward(&y, train)?;
+                y = b.forward(&y, train, k)?;
             }
             if s >= 1 {
                 feats.push(y.clone());
@@ -303,19 +311,19 @@ impl Fcos {
         for (level, p) in pyramid.iter().enumerate() {
             let mut c = p.clone();
             for layer in &self.cls_tower {
-                c = layer.forward(&c, train)?;
+                c = layer.forward(&c, train, k)?;
             }
             let mut r = p.clone();
             for layer in &self.reg_tower {
-                r = layer.forward(&r, train)?;
+                r = layer.forward(&r, train, k)?;
             }
-            cls.push(flatten_level(&self.cls_pred.forward(&c)?)?);
+            cls.push(flatten_level(&self.cls_pred.forward(&c, k)?)?);
             let scaled = self
                 .reg_pred
-                .forward(&r)?
+                .forward(&r, k)?
                 .broadcast_mul(self.scales[level].as_tensor())?;
             reg.push(flatten_level(&scaled.relu()?)?);
-            ctr.push(flatten_level(&self.ctr_pred.forward(&r)?)?.squeeze(2)?);
+            ctr.push(flatten_level(&self.ctr_pred.forward(&r, k)?)?.squeeze(2)?);
         }
         Ok(HeadOutput {
             cls_logits: Tensor::cat(&cls, 1)?,
@@ -330,13 +338,14 @@ impl Fcos {
         let mut out = vec![None; feats.len()];
         let mut top: Option<Tensor> = None;
         for i in (0..feats.len()).rev() {
-            let mut p = self.lateral[i].forward(&feats[i])?;
+            let k = self.kernels;
+            let mut p = self.lateral[i].forward(&feats[i], k)?;
             if let Some(t) = &top {
                 let (_, _, h, w) = p.dims4()?;
-                p = (p + upsample_nearest(t, h, w, default_conv_impl())?)?;
+                p = (p + upsample_nearest(t, h, w, k)?)?;
             }
             top = Some(p.clone());
-            out[i] = Some(self.output[i].forward(&p, train)?);
+            out[i] = Some(self.output[i].forward(&p, train, k)?);
         }
         out.into_iter()
             .map(|p| p.ok_or_else(|| DetectorError::Config("empty pyramid level".into())))

@@ -4,9 +4,9 @@
 use candle_core::{D, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::conv::{ConvImpl, conv2d, default_conv_impl, fast_path};
+use isdet_kernels::{Kernels, NormStats, conv2d, norm_relu};
+
 use crate::error::Result;
-use crate::norm::{Stats, norm_relu};
 use crate::params::{ParamKind, ParamStore};
 
 /// Which normalisation the convolutional blocks use.
@@ -70,14 +70,9 @@ impl Conv {
         })
     }
 
-    /// Applies the convolution to an NCHW tensor.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, default_conv_impl())
-    }
-
-    /// Applies the convolution with the given implementation (the fast one
-    /// falls back to candle's on non-CPU devices).
-    pub fn forward_with(&self, x: &Tensor, imp: ConvImpl) -> Result<Tensor> {
+    /// Applies the convolution to an NCHW tensor with the given kernels
+    /// (the fast ones fall back to candle's on non-CPU devices).
+    pub fn forward(&self, x: &Tensor, imp: Kernels) -> Result<Tensor> {
         Ok(conv2d(
             x,
             self.weight.as_tensor(),
@@ -145,10 +140,15 @@ impl Norm {
 
     /// Normalises `x`, then applies a ReLU if `relu`; `train` selects batch
     /// statistics (and updates the running ones) for BatchNorm. With
-    /// [`ConvImpl::Fast`] (the default) f32 CPU tensors go through one fused
-    /// op.
-    pub fn forward_relu(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
-        if fast_path(default_conv_impl(), &[x, &self.weight]) {
+    /// [`Kernels::Fast`] f32 CPU tensors go through one fused op.
+    pub fn forward_relu(
+        &self,
+        x: &Tensor,
+        train: bool,
+        relu: bool,
+        imp: Kernels,
+    ) -> Result<Tensor> {
+        if imp.fast_on(&[x, &self.weight]) {
             return self.forward_fused(x, train, relu);
         }
         let y = self.forward_stock(x, train)?;
@@ -157,12 +157,12 @@ impl Norm {
 
     fn forward_fused(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         let stats = match (self.kind, &self.running_mean, &self.running_var) {
-            (NormKind::Batch, Some(_), Some(_)) if train => Stats::Batch,
-            (NormKind::Batch, Some(rm), Some(rv)) => Stats::Fixed {
+            (NormKind::Batch, Some(_), Some(_)) if train => NormStats::Batch,
+            (NormKind::Batch, Some(rm), Some(rv)) => NormStats::Fixed {
                 mean: rm.as_detached_tensor().to_vec1::<f32>()?,
                 var: rv.as_detached_tensor().to_vec1::<f32>()?,
             },
-            _ => Stats::Group(self.groups),
+            _ => NormStats::Group(self.groups),
         };
         let out = norm_relu(
             x,
@@ -268,8 +268,8 @@ impl ConvNorm {
     }
 
     /// Applies the block.
-    pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+    pub fn forward(&self, x: &Tensor, train: bool, imp: Kernels) -> Result<Tensor> {
         self.norm
-            .forward_relu(&self.conv.forward(x)?, train, self.relu)
+            .forward_relu(&self.conv.forward(x, imp)?, train, self.relu, imp)
     }
 }

@@ -6,7 +6,8 @@
 //! ([`assign()`]), the losses with per-image values and class probabilities
 //! from one forward pass ([`fcos_loss`]), decoding with NMS ([`decode()`]),
 //! optimisers candle lacks ([`Sgd`], [`AdamW`], [`clip_grad_norm`]) and
-//! checkpoints.
+//! checkpoints. The CPU kernels the models run on are `isdet-kernels`,
+//! chosen per model with `with_kernels` ([`Kernels::Fast`] by default).
 //!
 //! Weights are drawn from the project's own seeded generator: the same seed
 //! gives the same model. The device is one value passed in; the `cuda`
@@ -30,28 +31,23 @@
 //! ```
 #![deny(missing_docs)]
 
-mod act;
 pub mod assign;
 pub mod checkpoint;
 mod classifier;
-pub mod conv;
 pub mod decode;
 mod error;
 mod fcos;
 mod layers;
 pub mod loss;
-mod norm;
 mod optim;
-mod par;
 mod params;
-mod upsample;
 
 pub use assign::{Locations, Targets, assign};
 pub use classifier::{Classifier, ClassifierConfig, class_probabilities, soft_cross_entropy};
-pub use conv::{ConvImpl, conv2d, conv2d_relu, default_conv_impl, set_default_conv_impl};
 pub use decode::{CocoResult, DecodeConfig, Detection, decode, nms, to_coco_results};
 pub use error::{DetectorError, Result};
 pub use fcos::{Fcos, FcosConfig, HeadOutput};
+pub use isdet_kernels::Kernels;
 pub use layers::NormKind;
 pub use loss::{LossOutput, fcos_loss};
 pub use optim::{AdamW, Optimizer, Sgd, clip_grad_norm, warmup_factor};

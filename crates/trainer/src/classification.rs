@@ -8,7 +8,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use isdet_data::{ClassificationPipeline, ClsAugment, ClsTarget, Dataset, Mixing};
 use isdet_detector::{
-    Classifier, ClassifierConfig, ParamStore, class_probabilities, soft_cross_entropy,
+    Classifier, ClassifierConfig, Kernels, ParamStore, class_probabilities, soft_cross_entropy,
 };
 use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
 
@@ -78,7 +78,7 @@ pub(crate) fn cls_augment(
 }
 
 impl ClassificationTask {
-    pub(crate) fn new(config: &RunConfig, device: &Device) -> Result<Self> {
+    pub(crate) fn new(config: &RunConfig, device: &Device, kernels: Kernels) -> Result<Self> {
         let (train, val) = data::open_classification(&config.data)?;
         let classes = train.class_names().len();
         let size = config.model.input_size;
@@ -91,7 +91,7 @@ impl ClassificationTask {
                 )));
             }
         };
-        let model = Classifier::new(model_config, config.seed, device)?;
+        let model = Classifier::new(model_config, config.seed, device)?.with_kernels(kernels);
         let augment = cls_augment(config.augment, size, channels)?;
         Ok(ClassificationTask {
             device: device.clone(),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use candle_core::Device;
 use isdet_data::{DetAugment, DetTarget, DetectionPipeline};
 use isdet_detector::{
-    DecodeConfig, Fcos, FcosConfig, LossOutput, ParamStore, assign, decode, fcos_loss,
+    DecodeConfig, Fcos, FcosConfig, Kernels, LossOutput, ParamStore, assign, decode, fcos_loss,
     to_coco_results,
 };
 use isdet_eval::{DetectionResult, GroundTruth};
@@ -34,7 +34,12 @@ pub(crate) struct DetectionTask {
 impl DetectionTask {
     /// The task of `config`; writes the validation ground truth to
     /// `val_annotations`.
-    pub(crate) fn new(config: &RunConfig, device: &Device, val_annotations: &Path) -> Result<Self> {
+    pub(crate) fn new(
+        config: &RunConfig,
+        device: &Device,
+        kernels: Kernels,
+        val_annotations: &Path,
+    ) -> Result<Self> {
         let (train, val) = data::open(&config.data)?;
         let classes = train.class_names().len();
         let size = config.model.input_size;
@@ -42,7 +47,8 @@ impl DetectionTask {
             FcosConfig::preset(&config.model.preset, classes, size)?,
             config.seed,
             device,
-        )?;
+        )?
+        .with_kernels(kernels);
         let augment = match config.augment {
             AugmentConfig::Train => DetAugment::train(size),
             AugmentConfig::Light => DetAugment {

@@ -34,6 +34,10 @@ pub struct TrainOptions {
     /// When set (e.g. by Ctrl-C), the run checkpoints after the current
     /// step and returns [`RunOutcome::Stopped`].
     pub stop: Option<Arc<AtomicBool>>,
+    /// The CPU kernels the model runs on (fast by default; the stock ones
+    /// agree to within float rounding, so results may differ in the last
+    /// digits).
+    pub kernels: isdet_detector::Kernels,
 }
 
 /// How a call to [`train`] ended.
@@ -187,9 +191,12 @@ impl<'a> Run<'a> {
             Task::Detection => Box::new(DetectionTask::new(
                 config,
                 &device,
+                options.kernels,
                 &files.val_annotations(),
             )?),
-            Task::Classification => Box::new(ClassificationTask::new(config, &device)?),
+            Task::Classification => {
+                Box::new(ClassificationTask::new(config, &device, options.kernels)?)
+            }
         };
         let trainable = task.params().trainable();
         let params = trainable.clone();

@@ -170,6 +170,7 @@ fn a_stopped_closeness_run_resumes_exactly() {
     let options = TrainOptions {
         progress: false,
         stop: Some(stop),
+        ..TrainOptions::default()
     };
     let outcome = train(&cfg, &dir, &options).unwrap();
     watcher.join().unwrap();

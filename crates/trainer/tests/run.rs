@@ -132,6 +132,7 @@ fn a_directory_refuses_another_configuration() {
     let options = TrainOptions {
         progress: false,
         stop: Some(stop),
+        ..TrainOptions::default()
     };
     // Stopped at once: the directory holds the configuration and a checkpoint.
     assert_eq!(

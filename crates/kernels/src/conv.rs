@@ -25,99 +25,21 @@
 //! take this path; any other device or dtype uses candle's own `conv2d` (so
 //! CUDA runs are unchanged).
 //!
-//! The implementation is chosen by [`ConvImpl`]: the environment variable
-//! `ISDET_CONV` (`stock` or `fast`, default `fast`) sets the default, and
-//! [`set_default_conv_impl`] overrides it inside a process (benchmarks and
-//! tests compare both paths in one run). The same switch selects the fused
-//! normalisation and the upsampling of the models.
+//! The caller chooses the implementation with a [`Kernels`] value.
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU8, Ordering};
 
+use crate::Kernels;
+use crate::act::relu_grad;
 use crate::par::{f32_slice, fill_parts, lock, pool_threads, run_units, split_mut};
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Shape, Tensor};
-
-/// Which convolution implementation [`conv2d`] (and every convolution of
-/// the models) uses on the CPU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConvImpl {
-    /// candle's own `conv2d` and its built-in backward; the models'
-    /// normalisations built from tensor ops.
-    Stock,
-    /// The im2col + GEMM custom op of this module, and the fused
-    /// normalisation (+ ReLU) and upsampling ops (f32 on the CPU only;
-    /// other devices and dtypes fall back to [`ConvImpl::Stock`]).
-    Fast,
-}
-
-impl ConvImpl {
-    /// Parses `stock` or `fast` (case-insensitive).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "stock" => Some(ConvImpl::Stock),
-            "fast" => Some(ConvImpl::Fast),
-            _ => None,
-        }
-    }
-
-    /// The lower-case name (`stock` or `fast`).
-    pub fn name(self) -> &'static str {
-        match self {
-            ConvImpl::Stock => "stock",
-            ConvImpl::Fast => "fast",
-        }
-    }
-}
-
-/// 0: no override; 1: stock; 2: fast.
-static OVERRIDE: AtomicU8 = AtomicU8::new(0);
-static FROM_ENV: OnceLock<ConvImpl> = OnceLock::new();
-
-/// The implementation the models' convolutions use: the value set by
-/// [`set_default_conv_impl`] if any, else `ISDET_CONV` (`stock` or `fast`,
-/// read once), else [`ConvImpl::Fast`]. An unrecognised `ISDET_CONV` value
-/// is reported once on stderr and ignored.
-pub fn default_conv_impl() -> ConvImpl {
-    match OVERRIDE.load(Ordering::Relaxed) {
-        1 => ConvImpl::Stock,
-        2 => ConvImpl::Fast,
-        _ => *FROM_ENV.get_or_init(|| match std::env::var("ISDET_CONV") {
-            Ok(v) => ConvImpl::parse(&v).unwrap_or_else(|| {
-                eprintln!("ISDET_CONV={v:?} is neither `stock` nor `fast`; using `fast`");
-                ConvImpl::Fast
-            }),
-            Err(_) => ConvImpl::Fast,
-        }),
-    }
-}
-
-/// Overrides the process-wide default (`None` goes back to `ISDET_CONV`).
-pub fn set_default_conv_impl(imp: Option<ConvImpl>) {
-    let v = match imp {
-        None => 0,
-        Some(ConvImpl::Stock) => 1,
-        Some(ConvImpl::Fast) => 2,
-    };
-    OVERRIDE.store(v, Ordering::Relaxed);
-}
-
-/// Whether `imp` runs the fast CPU kernels on these tensors: the fast
-/// implementation, and every tensor f32 on the CPU (anything else takes
-/// candle's own ops).
-pub(crate) fn fast_path(imp: ConvImpl, tensors: &[&Tensor]) -> bool {
-    imp == ConvImpl::Fast
-        && tensors
-            .iter()
-            .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
-}
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 /// A 2-D convolution of an NCHW input `x` with an OIHW square kernel `w`,
 /// plus an optional per-output-channel `bias`, with the same stride and
 /// zero padding on both axes (no dilation, one group).
 ///
-/// [`ConvImpl::Fast`] takes the GEMM path for f32 tensors on the CPU and
+/// [`Kernels::Fast`] takes the GEMM path for f32 tensors on the CPU and
 /// falls back to candle's own convolution elsewhere.
 pub fn conv2d(
     x: &Tensor,
@@ -125,7 +47,7 @@ pub fn conv2d(
     bias: Option<&Tensor>,
     stride: usize,
     padding: usize,
-    imp: ConvImpl,
+    imp: Kernels,
 ) -> candle_core::Result<Tensor> {
     conv2d_act(x, w, bias, stride, padding, false, imp)
 }
@@ -139,7 +61,7 @@ pub fn conv2d_relu(
     bias: Option<&Tensor>,
     stride: usize,
     padding: usize,
-    imp: ConvImpl,
+    imp: Kernels,
 ) -> candle_core::Result<Tensor> {
     conv2d_act(x, w, bias, stride, padding, true, imp)
 }
@@ -151,11 +73,11 @@ fn conv2d_act(
     stride: usize,
     padding: usize,
     relu: bool,
-    imp: ConvImpl,
+    imp: Kernels,
 ) -> candle_core::Result<Tensor> {
     let fast = match bias {
-        Some(b) => fast_path(imp, &[x, w, b]),
-        None => fast_path(imp, &[x, w]),
+        Some(b) => imp.fast_on(&[x, w, b]),
+        None => imp.fast_on(&[x, w]),
     };
     if !fast {
         let y = x.conv2d(w, padding, stride, 1, 1)?;
@@ -577,7 +499,7 @@ impl ConvFwd {
     ) -> candle_core::Result<(Option<Tensor>, Tensor, Option<Tensor>)> {
         let need_dx = x.track_op();
         let grad = if self.relu {
-            crate::act::relu_grad(grad, res)?
+            relu_grad(grad, res)?
         } else {
             grad.clone()
         };

@@ -4,7 +4,7 @@
 //! without a bias, and with or without the fused ReLU of `conv2d_relu`.
 
 use candle_core::{Device, Tensor, Var};
-use isdet_detector::{ConvImpl, conv2d, conv2d_relu};
+use isdet_kernels::{Kernels, conv2d, conv2d_relu};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -49,7 +49,7 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
     let x = random(rng, &[c.n, c.cin, c.size.0, c.size.1]);
     let w = random(rng, &[c.cout, c.cin, c.k, c.k]);
     let b = c.bias.then(|| random(rng, &[c.cout]));
-    let run = |imp: ConvImpl| {
+    let run = |imp: Kernels| {
         let conv = if c.relu { conv2d_relu } else { conv2d };
         let y = conv(
             x.as_tensor(),
@@ -77,8 +77,8 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
             b.as_ref().map(g),
         )
     };
-    let fast = run(ConvImpl::Fast);
-    let stock = run(ConvImpl::Stock);
+    let fast = run(Kernels::Fast);
+    let stock = run(Kernels::Stock);
     let what = format!(
         "n{} cin{} cout{} {}x{} k{} s{} p{} bias {} relu {}",
         c.n, c.cin, c.cout, c.size.0, c.size.1, c.k, c.stride, c.pad, c.bias, c.relu
@@ -188,8 +188,8 @@ fn fast_conv_without_gradients_matches_stock() {
     let x = random(&mut rng, &[2, 4, 9, 7]).as_tensor().detach();
     let w = random(&mut rng, &[6, 4, 3, 3]).as_tensor().detach();
     let b = random(&mut rng, &[6]).as_tensor().detach();
-    let fast = conv2d(&x, &w, Some(&b), 2, 1, ConvImpl::Fast).unwrap();
-    let stock = conv2d(&x, &w, Some(&b), 2, 1, ConvImpl::Stock).unwrap();
+    let fast = conv2d(&x, &w, Some(&b), 2, 1, Kernels::Fast).unwrap();
+    let stock = conv2d(&x, &w, Some(&b), 2, 1, Kernels::Stock).unwrap();
     assert_close("no-grad y", &values(&fast), &values(&stock), 1e-4);
 }
 
@@ -201,116 +201,15 @@ fn fast_conv_handles_non_contiguous_inputs() {
         .transpose(2, 3)
         .unwrap();
     let w = random(&mut rng, &[4, 5, 3, 3]).as_tensor().detach();
-    let fast = conv2d(&x, &w, None, 1, 1, ConvImpl::Fast).unwrap();
-    let stock = conv2d(&x, &w, None, 1, 1, ConvImpl::Stock).unwrap();
+    let fast = conv2d(&x, &w, None, 1, 1, Kernels::Fast).unwrap();
+    let stock = conv2d(&x, &w, None, 1, 1, Kernels::Stock).unwrap();
     assert_close("transposed y", &values(&fast), &values(&stock), 1e-4);
 }
 
 #[test]
 fn conv_impl_parses_its_names() {
-    assert_eq!(ConvImpl::parse("stock"), Some(ConvImpl::Stock));
-    assert_eq!(ConvImpl::parse(" FAST "), Some(ConvImpl::Fast));
-    assert_eq!(ConvImpl::parse("slow"), None);
-    assert_eq!(ConvImpl::Fast.name(), "fast");
-}
-
-/// The whole detector and the classifier (fast convolutions, fused
-/// normalisations, upsampling) against the stock path: objective, every
-/// parameter gradient, the BatchNorm running statistics after the step, and
-/// evaluation-mode outputs. This is
-/// the only test of this binary that changes the process-wide default.
-#[test]
-fn whole_models_match_stock() {
-    use isdet_data::{Annotation, BBox};
-    use isdet_detector::{
-        Classifier, ClassifierConfig, Fcos, FcosConfig, NormKind, assign, fcos_loss,
-        set_default_conv_impl,
-    };
-
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let images = random(&mut rng, &[3, 3, 64, 64]).as_tensor().detach();
-    let a = [Annotation {
-        bbox: BBox::new(3.0, 4.0, 40.0, 25.0),
-        class: 1,
-        crowd: false,
-    }];
-    let b = [Annotation {
-        bbox: BBox::new(10.0, 12.0, 60.0, 44.0),
-        class: 0,
-        crowd: false,
-    }];
-    for (norm, head_norm) in [
-        (NormKind::Batch, NormKind::Group(4)),
-        (NormKind::Group(2), NormKind::Batch),
-    ] {
-        let config = FcosConfig {
-            widths: [8, 8, 16, 16, 16],
-            fpn_channels: 16,
-            head_convs: 1,
-            norm,
-            head_norm,
-            ..FcosConfig::tiny(2, 64)
-        };
-        let run = |imp: ConvImpl| {
-            set_default_conv_impl(Some(imp));
-            let model = Fcos::new(config.clone(), 1, &Device::Cpu).unwrap();
-            let targets = assign(model.locations(), &[&a, &[], &b], 2, 1.5).unwrap();
-            let out = model.forward(&images, true).unwrap();
-            let loss = fcos_loss(&out, &targets, None).unwrap();
-            let grads = loss.objective.backward().unwrap();
-            let mut named = Vec::new();
-            for p in model.params().all() {
-                let v = match grads.get(p.var.as_tensor()) {
-                    Some(g) => values(g),
-                    None => values(p.var.as_tensor()),
-                };
-                named.push((p.name.clone(), v));
-            }
-            let eval = model.forward(&images, false).unwrap();
-            named.push(("eval.cls".into(), values(&eval.cls_logits)));
-            named.push(("eval.ltrb".into(), values(&eval.ltrb)));
-            set_default_conv_impl(None);
-            (loss.objective.to_scalar::<f32>().unwrap(), named)
-        };
-        let (fast_loss, fast) = run(ConvImpl::Fast);
-        let (stock_loss, stock) = run(ConvImpl::Stock);
-        assert!(
-            (fast_loss - stock_loss).abs() <= 1e-4 * stock_loss.abs().max(1.0),
-            "{norm:?}: objective fast {fast_loss} vs stock {stock_loss}"
-        );
-        for ((name, f), (_, s)) in fast.iter().zip(&stock) {
-            assert_close(&format!("{norm:?} {name}"), f, s, 1e-4);
-        }
-    }
-
-    // The classifier (pre-activation blocks: normalisation + ReLU first).
-    let x = random(&mut rng, &[4, 3, 16, 16]).as_tensor().detach();
-    for norm in [NormKind::Batch, NormKind::Group(4)] {
-        let config = ClassifierConfig {
-            widths: [8, 8, 16],
-            blocks: [1, 1, 1],
-            norm,
-            ..ClassifierConfig::small(3, 5)
-        };
-        let run = |imp: ConvImpl| {
-            set_default_conv_impl(Some(imp));
-            let model = Classifier::new(config.clone(), 2, &Device::Cpu).unwrap();
-            let logits = model.forward(&x, true).unwrap();
-            let grads = logits.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let mut named = vec![("logits".to_string(), values(&logits))];
-            for p in model.params().all() {
-                if let Some(g) = grads.get(p.var.as_tensor()) {
-                    named.push((p.name.clone(), values(g)));
-                }
-            }
-            named.push(("eval".into(), values(&model.forward(&x, false).unwrap())));
-            set_default_conv_impl(None);
-            named
-        };
-        let (fast, stock) = (run(ConvImpl::Fast), run(ConvImpl::Stock));
-        assert_eq!(fast.len(), stock.len());
-        for ((name, f), (_, s)) in fast.iter().zip(&stock) {
-            assert_close(&format!("classifier {norm:?} {name}"), f, s, 1e-4);
-        }
-    }
+    assert_eq!(Kernels::parse("stock"), Some(Kernels::Stock));
+    assert_eq!(Kernels::parse(" FAST "), Some(Kernels::Fast));
+    assert_eq!(Kernels::parse("slow"), None);
+    assert_eq!(Kernels::Fast.name(), "fast");
 }

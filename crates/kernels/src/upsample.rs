@@ -8,31 +8,31 @@
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
-use crate::conv::{ConvImpl, fast_path};
+use crate::Kernels;
 use crate::par::{f32_slice, fill_parts};
 
 /// `x` (NCHW) upsampled to `h × w` by repeating pixels.
 ///
-/// With [`ConvImpl::Fast`], f32 CPU tensors and integer factors take the
+/// With [`Kernels::Fast`], f32 CPU tensors and integer factors take the
 /// custom op. Other integer factors (other devices, or
-/// [`ConvImpl::Stock`]) use a reshape–broadcast formulation, whose
+/// [`Kernels::Stock`]) use a reshape–broadcast formulation, whose
 /// gradient is a broadcast sum: candle 0.11's own `upsample_nearest2d`
 /// backward *assigns* its gradient to the input instead of adding it, so it
 /// drops the other contributions whenever the input has another consumer
 /// processed first (the feature pyramid's top-down path is such a case).
 /// Non-integer factors use candle's op (which has no backward then).
-pub(crate) fn upsample_nearest(
+pub fn upsample_nearest(
     x: &Tensor,
     h: usize,
     w: usize,
-    imp: ConvImpl,
+    imp: Kernels,
 ) -> candle_core::Result<Tensor> {
     let (n, c, xh, xw) = x.dims4()?;
     if xh == 0 || xw == 0 || !h.is_multiple_of(xh) || !w.is_multiple_of(xw) {
         return x.upsample_nearest2d(h, w);
     }
     let (fh, fw) = (h / xh, w / xw);
-    if !fast_path(imp, &[x]) {
+    if !imp.fast_on(&[x]) {
         return x
             .reshape((n, c, xh, 1, xw, 1))?
             .broadcast_as((n, c, xh, fh, xw, fw))?
@@ -130,7 +130,7 @@ mod tests {
     use candle_core::{Device, Tensor, Var};
 
     use super::upsample_nearest;
-    use crate::conv::ConvImpl;
+    use crate::Kernels;
 
     #[test]
     fn matches_candle_with_gradients() {
@@ -155,8 +155,8 @@ mod tests {
                 dx.to_vec1::<f32>().unwrap(),
             )
         };
-        let fast = run(ConvImpl::Fast);
-        assert_eq!(fast, run(ConvImpl::Stock));
+        let fast = run(Kernels::Fast);
+        assert_eq!(fast, run(Kernels::Stock));
         // candle's own op agrees on this graph (the input has one consumer).
         let y = x.as_tensor().upsample_nearest2d(6, 10).unwrap();
         let g = (&y * &probe)
@@ -178,7 +178,7 @@ mod tests {
             &Tensor::ones((1, 1, 2, 2), candle_core::DType::F32, &Device::Cpu).unwrap(),
         )
         .unwrap();
-        for imp in [ConvImpl::Fast, ConvImpl::Stock] {
+        for imp in [Kernels::Fast, Kernels::Stock] {
             let t = (x.as_tensor() * 1.0).unwrap();
             let up = upsample_nearest(&t, 4, 4, imp).unwrap().sum_all().unwrap();
             let direct = (&t * 3.0).unwrap().sum_all().unwrap();

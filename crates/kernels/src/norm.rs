@@ -21,29 +21,36 @@ use crate::par::{f32_slice, fill_parts, lock, run_units, split_mut};
 
 /// Where the normalisation statistics come from.
 #[derive(Debug, Clone)]
-pub(crate) enum Stats {
+pub enum NormStats {
     /// Per channel over the batch (BatchNorm, training).
     Batch,
     /// Per image over groups of channels (GroupNorm).
     Group(usize),
     /// Given per-channel mean and variance (BatchNorm, evaluation).
-    Fixed { mean: Vec<f32>, var: Vec<f32> },
+    Fixed {
+        /// Per-channel mean.
+        mean: Vec<f32>,
+        /// Per-channel (biased) variance.
+        var: Vec<f32>,
+    },
 }
 
 /// The result of [`norm_relu`]: the output and, for batch statistics, the
 /// per-channel mean and biased variance of the input.
-pub(crate) struct NormOutput {
+pub struct NormOutput {
+    /// The normalised (and rectified) output.
     pub y: Tensor,
+    /// With [`NormStats::Batch`]: the per-channel mean and biased variance.
     pub batch_stats: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 /// `relu?((x − mean)/√(var + eps) · gamma + beta)` on an NCHW f32 CPU
 /// tensor, with gradients for `x`, `gamma` and `beta`.
-pub(crate) fn norm_relu(
+pub fn norm_relu(
     x: &Tensor,
     gamma: &Tensor,
     beta: &Tensor,
-    stats: Stats,
+    stats: NormStats,
     eps: f64,
     relu: bool,
 ) -> candle_core::Result<NormOutput> {
@@ -55,12 +62,12 @@ pub(crate) fn norm_relu(
             beta.dims()
         );
     }
-    if let Stats::Group(g) = stats
+    if let NormStats::Group(g) = stats
         && (g == 0 || !c.is_multiple_of(g))
     {
         candle_core::bail!("norm: {c} channels do not split into {g} groups");
     }
-    let batch = matches!(stats, Stats::Batch);
+    let batch = matches!(stats, NormStats::Batch);
     let op = NormFwd {
         stats,
         eps,
@@ -115,7 +122,7 @@ impl Dims {
 }
 
 struct NormFwd {
-    stats: Stats,
+    stats: NormStats,
     eps: f64,
     relu: bool,
     computed: Arc<OnceLock<Computed>>,
@@ -125,7 +132,7 @@ impl NormFwd {
     /// The statistics set of plane `(img, ch)`.
     fn set_of(&self, d: &Dims, img: usize, ch: usize) -> usize {
         match self.stats {
-            Stats::Group(g) => img * g + ch / (d.c / g),
+            NormStats::Group(g) => img * g + ch / (d.c / g),
             _ => ch,
         }
     }
@@ -139,7 +146,7 @@ impl NormFwd {
                 .map(|v| (1.0 / (f64::from(*v) + self.eps).sqrt()) as f32)
                 .collect(),
         };
-        if let Stats::Fixed { mean, var } = &self.stats {
+        if let NormStats::Fixed { mean, var } = &self.stats {
             return fixed(mean, var);
         }
         // Per-plane mean and sum of squared deviations (two passes over a
@@ -159,7 +166,7 @@ impl NormFwd {
         });
         drop(parts);
         let sets = match self.stats {
-            Stats::Group(g) => d.n * g,
+            NormStats::Group(g) => d.n * g,
             _ => d.c,
         };
         let mut members: Vec<Vec<(f64, f64)>> = vec![Vec::new(); sets];
@@ -325,7 +332,7 @@ impl CustomOp3 for NormBwd<'_> {
             let sets = st.mean.len();
             let (mut a, mut b) = (vec![0f64; sets], vec![0f64; sets]);
             let mut count = vec![0f64; sets];
-            if !matches!(fwd.stats, Stats::Fixed { .. }) {
+            if !matches!(fwd.stats, NormStats::Fixed { .. }) {
                 for (p, s) in sums.chunks(2).enumerate() {
                     let (img, ch) = (p / c, p % c);
                     let set = fwd.set_of(&d, img, ch);

@@ -7,7 +7,7 @@
 
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
-use crate::conv::{ConvImpl, fast_path};
+use crate::Kernels;
 use crate::par::{f32_slice, fill_parts};
 
 /// Elements per unit of work of the element-wise ops (small enough to
@@ -16,8 +16,8 @@ const UNIT: usize = 16 * 1024;
 
 /// `relu(a + b)` for two tensors of the same shape (the residual sum of a
 /// ResNet block), as one op with a one-pass backward on the fast path.
-pub(crate) fn add_relu(a: &Tensor, b: &Tensor, imp: ConvImpl) -> candle_core::Result<Tensor> {
-    if a.dims() != b.dims() || !fast_path(imp, &[a, b]) {
+pub fn add_relu(a: &Tensor, b: &Tensor, imp: Kernels) -> candle_core::Result<Tensor> {
+    if a.dims() != b.dims() || !imp.fast_on(&[a, b]) {
         return (a + b)?.relu();
     }
     let (a, b) = (a.contiguous()?, b.contiguous()?);
@@ -30,7 +30,7 @@ pub(crate) fn add_relu(a: &Tensor, b: &Tensor, imp: ConvImpl) -> candle_core::Re
 
 /// `grad · [out > 0]`: the gradient through a ReLU whose output is `out`.
 pub(crate) fn relu_grad(grad: &Tensor, out: &Tensor) -> candle_core::Result<Tensor> {
-    if !fast_path(ConvImpl::Fast, &[grad, out]) {
+    if !Kernels::Fast.fast_on(&[grad, out]) {
         return grad * out.gt(0.0)?.to_dtype(grad.dtype())?;
     }
     grad.contiguous()?
@@ -146,8 +146,8 @@ mod tests {
                 flat(g.get(b.as_tensor()).expect("grad of b"))?,
             ])
         };
-        let fast = run(ConvImpl::Fast)?;
-        let stock = run(ConvImpl::Stock)?;
+        let fast = run(Kernels::Fast)?;
+        let stock = run(Kernels::Stock)?;
         assert!(fast[0].contains(&0.0) && fast[0].iter().any(|&v| v > 0.0));
         for (what, (f, s)) in ["forward", "grad a", "grad b"]
             .iter()

@@ -1,0 +1,86 @@
+//! # isdet-kernels
+//!
+//! Fast CPU training kernels for [candle](https://github.com/huggingface/candle)
+//! models, as candle custom ops with their own backward passes: an
+//! im2col + GEMM 2-D convolution (with a fused ReLU), a fused
+//! normalisation (BatchNorm or GroupNorm) + ReLU, nearest-neighbour
+//! upsampling with a block-sum gradient, and a one-op residual
+//! `relu(a + b)`. They know nothing of any model: any candle user who
+//! trains on the CPU can call them.
+//!
+//! Which implementation runs is a value, [`Kernels`], passed to every op:
+//! [`Kernels::Fast`] takes these kernels for f32 tensors on the CPU (any
+//! other device or dtype falls back to candle's own ops, so CUDA runs are
+//! unchanged); [`Kernels::Stock`] always takes candle's ops, the reference
+//! the property tests compare against.
+//!
+//! ```
+//! use candle_core::{Device, Tensor, Var};
+//! use isdet_kernels::{Kernels, conv2d_relu};
+//!
+//! let x = Tensor::randn(0f32, 1.0, (2, 3, 16, 16), &Device::Cpu)?;
+//! let w = Var::from_tensor(&Tensor::randn(0f32, 0.1, (8, 3, 3, 3), &Device::Cpu)?)?;
+//! let fast = conv2d_relu(&x, w.as_tensor(), None, 1, 1, Kernels::Fast)?;
+//! let stock = conv2d_relu(&x, w.as_tensor(), None, 1, 1, Kernels::Stock)?;
+//! let diff = (fast.clone() - stock)?.abs()?.max_all()?.to_scalar::<f32>()?;
+//! assert!(diff < 1e-4);
+//! let grads = fast.sum_all()?.backward()?;
+//! assert!(grads.get(w.as_tensor()).is_some());
+//! # Ok::<(), candle_core::Error>(())
+//! ```
+//!
+//! All ops return candle's own error type: the only failures are shape
+//! mismatches and candle errors, which candle already names.
+#![deny(missing_docs)]
+
+mod act;
+mod conv;
+mod norm;
+mod par;
+mod upsample;
+
+use candle_core::{DType, Tensor};
+
+pub use act::add_relu;
+pub use conv::{conv2d, conv2d_relu};
+pub use norm::{NormOutput, NormStats, norm_relu};
+pub use upsample::upsample_nearest;
+
+/// Which implementation the ops of this crate run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// candle's own ops and their built-in backward passes.
+    Stock,
+    /// The custom ops of this crate for f32 tensors on the CPU (other
+    /// devices and dtypes fall back to [`Kernels::Stock`]).
+    #[default]
+    Fast,
+}
+
+impl Kernels {
+    /// Parses `stock` or `fast` (case-insensitive).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stock" => Some(Kernels::Stock),
+            "fast" => Some(Kernels::Fast),
+            _ => None,
+        }
+    }
+
+    /// The lower-case name (`stock` or `fast`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Stock => "stock",
+            Kernels::Fast => "fast",
+        }
+    }
+
+    /// Whether these tensors take the fast kernels: [`Kernels::Fast`], and
+    /// every tensor f32 on the CPU.
+    pub fn fast_on(self, tensors: &[&Tensor]) -> bool {
+        self == Kernels::Fast
+            && tensors
+                .iter()
+                .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+    }
+}
