@@ -14,8 +14,9 @@ const LAYERS: &[(&str, u32)] = &[
     ("isdet-heuristics", 1),
     ("isdet-eval", 1),
     ("isdet-trainer", 2),
-    ("xtask", 3),
-    ("isdet-tests", 3),
+    ("isdet-report", 3),
+    ("xtask", 4),
+    ("isdet-tests", 4),
 ];
 
 /// Packages that must not depend on candle at all (the kernels, at layer

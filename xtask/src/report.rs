@@ -1,21 +1,11 @@
-//! `cargo xtask report DIR`: a Markdown report comparing the runs under
-//! DIR, with tables (final metric with intervals, cost to target and
-//! speed-ups, paired comparisons) and PNG plots of the metric against
-//! steps, backward passes and seconds. docs/reports.md describes the
-//! output; docs/run-directory.md the input.
+//! `cargo xtask report DIR`: arguments, then `isdet_report::write_report`.
+//! docs/reports.md describes the output; docs/run-directory.md the input.
 
-mod aggregate;
-mod load;
-mod markdown;
-mod plot;
-
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use isdet_eval::DEFAULT_RESAMPLES;
-
-use aggregate::{GroupKey, Options};
+use isdet_report::{GroupKey, ReportOptions, write_report};
 
 /// Options of `cargo xtask report`.
 #[derive(Debug, clap::Args)]
@@ -50,6 +40,23 @@ pub struct ReportArgs {
     pub no_plots: bool,
 }
 
+impl ReportArgs {
+    /// The report of `dir` with every option at its default.
+    pub fn defaults(dir: PathBuf) -> Self {
+        let d = ReportOptions::default();
+        ReportArgs {
+            dir,
+            reference: d.reference,
+            target_fraction: d.target_fraction,
+            resamples: d.resamples,
+            bootstrap_seed: d.bootstrap_seed,
+            json: false,
+            strict: d.strict,
+            no_plots: !d.plots,
+        }
+    }
+}
+
 fn positive_fraction(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
     if v.is_finite() && v > 0.0 {
@@ -59,72 +66,26 @@ fn positive_fraction(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Runs the command: scans DIR, writes `DIR/report.md` and `DIR/plots/`,
-/// and prints the report's path (or, with `--json`, the numbers).
+/// Writes `DIR/report.md` and `DIR/plots/`, and prints the report's path
+/// (or, with `--json`, the numbers).
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let scan = load::scan(&args.dir)?;
-    if scan.runs.is_empty() && scan.unfinished.is_empty() {
-        anyhow::bail!(
-            "no run directories (with summary.json or metrics.jsonl) under {}{}",
-            args.dir.display(),
-            skipped_suffix(&scan.skipped)
-        );
-    }
-    for s in &scan.skipped {
-        eprintln!("warning: skipping {}: {}", s.path.display(), s.reason);
-    }
-    if args.strict && !scan.skipped.is_empty() {
-        let first = &scan.skipped[0];
-        anyhow::bail!(
-            "{} malformed run file(s), the first {}: {}",
-            scan.skipped.len(),
-            first.path.display(),
-            first.reason
-        );
-    }
-    let options = Options {
-        reference: args.reference.clone(),
+    let options = ReportOptions {
+        reference: args.reference,
         target_fraction: args.target_fraction,
         resamples: args.resamples,
         bootstrap_seed: args.bootstrap_seed,
+        strict: args.strict,
+        plots: !args.no_plots,
     };
-    let (report, groups) = aggregate::build(&args.dir, scan, &options)?;
-    let draw = !args.no_plots && !groups.is_empty();
-    if draw {
-        plot::write_all(&args.dir.join("plots"), &groups, &report.primary_metric)?;
+    let written = write_report(&args.dir, &options)?;
+    for s in &written.skipped {
+        eprintln!("warning: skipping {}: {}", s.path.display(), s.reason);
     }
-    let path = args.dir.join("report.md");
-    write_atomic(&path, markdown::render(&report, draw).as_bytes())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        eprintln!("{}", path.display());
+        println!("{}", serde_json::to_string_pretty(&written.report)?);
+        eprintln!("{}", written.markdown.display());
     } else {
-        println!("{}", path.display());
+        println!("{}", written.markdown.display());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn skipped_suffix(skipped: &[load::Skipped]) -> String {
-    match skipped.first() {
-        Some(s) => format!(
-            " that could be read (skipped {}: {})",
-            s.path.display(),
-            s.reason
-        ),
-        None => String::new(),
-    }
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and
-/// a rename, so that a reader (or a report being regenerated while it is
-/// open) never sees half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file path", path.display()))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(format!(".tmp{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

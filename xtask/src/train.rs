@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
+use isdet_report::sweep::{SweepEvent, plan_sweep, run_name, run_sweep};
 use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions};
-use serde::Deserialize;
-use serde_json::Value;
 
 /// `cargo xtask train`.
 #[derive(Args)]
@@ -65,132 +64,6 @@ pub struct SweepArgs {
     dry_run: bool,
 }
 
-/// A sweep: a base configuration and a grid of methods × budgets × seeds.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SweepSpec {
-    /// A short description (printed).
-    #[serde(default)]
-    pub description: String,
-    /// The base run configuration, relative to the spec file.
-    pub base: PathBuf,
-    /// The default run directory root, relative to the working directory.
-    pub out: PathBuf,
-    /// Budgets every method runs at unless it names its own.
-    pub budgets: Vec<f64>,
-    /// Seeds.
-    pub seeds: Vec<u64>,
-    /// The methods.
-    pub methods: Vec<MethodSpec>,
-}
-
-/// One method of a sweep.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MethodSpec {
-    /// The label runs and reports use.
-    pub name: String,
-    /// Budgets for this method (default: the sweep's).
-    #[serde(default)]
-    pub budgets: Option<Vec<f64>>,
-    /// Configuration fields set on top of the base (strategy, heuristic, …).
-    #[serde(default)]
-    pub config: toml::Table,
-}
-
-/// One planned run of a sweep.
-pub struct PlannedRun {
-    /// Its directory.
-    pub dir: PathBuf,
-    /// Its configuration.
-    pub config: RunConfig,
-}
-
-fn read_value(path: &Path) -> anyhow::Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(match path.extension().and_then(|e| e.to_str()) {
-        Some("toml") => serde_json::to_value(
-            toml::from_str::<toml::Value>(&text)
-                .with_context(|| format!("{}: not valid TOML", path.display()))?,
-        )?,
-        _ => serde_json::from_str(&text)
-            .with_context(|| format!("{}: not valid JSON", path.display()))?,
-    })
-}
-
-/// Merges `patch` into `base`: objects field by field, anything else
-/// replaced.
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                // A tagged enum (a table with `kind`) is replaced whole, so
-                // that switching strategy does not keep the old one's fields.
-                let replace = v.get("kind").is_some();
-                match b.get_mut(&k) {
-                    Some(slot) if !replace => merge(slot, v),
-                    _ => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (b, p) => *b = p,
-    }
-}
-
-/// The runs of a sweep specification, in order.
-pub fn plan_sweep(
-    spec_path: &Path,
-    out: Option<&Path>,
-    overrides: &[String],
-) -> anyhow::Result<(SweepSpec, Vec<PlannedRun>)> {
-    let spec: SweepSpec = serde_json::from_value(read_value(spec_path)?)
-        .with_context(|| format!("{}: not a sweep specification", spec_path.display()))?;
-    let base_path = spec_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&spec.base);
-    let base = read_value(&base_path)?;
-    let out = out
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| spec.out.clone());
-    let mut runs = Vec::new();
-    for method in &spec.methods {
-        let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
-        for &budget in budgets {
-            for &seed in &spec.seeds {
-                let mut value = base.clone();
-                merge(&mut value, serde_json::to_value(&method.config)?);
-                let mut sets = vec![
-                    format!("method={}", Value::String(method.name.clone())),
-                    format!("budget={budget}"),
-                    format!("seed={seed}"),
-                ];
-                sets.extend(overrides.iter().cloned());
-                let config = RunConfig::from_value(value, &sets).with_context(|| {
-                    format!(
-                        "{}: method {} at budget {budget}, seed {seed}",
-                        spec_path.display(),
-                        method.name
-                    )
-                })?;
-                runs.push(PlannedRun {
-                    dir: out.join(run_name(&method.name, budget, seed)),
-                    config,
-                });
-            }
-        }
-    }
-    Ok((spec, runs))
-}
-
-/// `<method>-b<budget %>-s<seed>`.
-pub fn run_name(method: &str, budget: f64, seed: u64) -> String {
-    format!("{method}-b{}-s{seed}", (budget * 100.0).round() as u64)
-}
-
 /// A stop flag that Ctrl-C raises (the run checkpoints and exits).
 fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -227,23 +100,23 @@ fn print_summary(dir: &Path, s: &Summary) {
     );
 }
 
-/// Runs one configuration; returns false when stopped.
-fn train_one(dir: &Path, config: &RunConfig, options: &TrainOptions) -> anyhow::Result<bool> {
-    match isdet_trainer::train(config, dir, options)? {
-        RunOutcome::Finished(s) => print_summary(dir, &s),
+/// Prints how a run ended; returns false when it was stopped.
+fn print_outcome(dir: &Path, outcome: &RunOutcome) -> bool {
+    match outcome {
+        RunOutcome::Finished(s) => print_summary(dir, s),
         RunOutcome::AlreadyFinished(s) => {
             print!("(finished before) ");
-            print_summary(dir, &s)
+            print_summary(dir, s)
         }
         RunOutcome::Stopped { step } => {
             eprintln!(
                 "{}: stopped at optimiser step {step}; the same command resumes it",
                 dir.display()
             );
-            return Ok(false);
+            return false;
         }
     }
-    Ok(true)
+    true
 }
 
 pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -256,7 +129,8 @@ pub fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         stop: Some(stop_flag()),
         kernels: crate::kernels_from_env(),
     };
-    Ok(if train_one(&dir, &config, &options)? {
+    let outcome = isdet_trainer::train(&config, &dir, &options)?;
+    Ok(if print_outcome(&dir, &outcome) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(130)
@@ -283,53 +157,45 @@ pub fn sweep_runs(
     overrides: &[String],
     quiet: bool,
 ) -> anyhow::Result<Option<PathBuf>> {
-    let (spec_data, runs) = plan_sweep(spec, out, overrides)?;
-    if runs.is_empty() {
-        bail!("{}: the sweep has no runs", spec.display());
+    let plan = plan_sweep(spec, out, overrides)?;
+    if !plan.spec.description.is_empty() {
+        eprintln!("{}", plan.spec.description);
     }
-    let root = out.map(Path::to_path_buf).unwrap_or(spec_data.out.clone());
-    if !spec_data.description.is_empty() {
-        eprintln!("{}", spec_data.description);
-    }
-    eprintln!("{} runs into {}", runs.len(), root.display());
+    eprintln!("{} runs into {}", plan.runs.len(), plan.root.display());
     let options = TrainOptions {
         progress: !quiet,
         stop: Some(stop_flag()),
         kernels: crate::kernels_from_env(),
     };
-    for (k, run) in runs.iter().enumerate() {
-        eprintln!("[{}/{}] {}", k + 1, runs.len(), run.dir.display());
-        if !train_one(&run.dir, &run.config, &options)? {
-            return Ok(None);
+    let finished = run_sweep(&plan, &options, |event| match event {
+        SweepEvent::Starting { index, total, run } => {
+            eprintln!("[{}/{total}] {}", index + 1, run.dir.display())
         }
-    }
-    Ok(Some(root))
+        SweepEvent::Ended { run, outcome } => {
+            print_outcome(&run.dir, outcome);
+        }
+    })?;
+    Ok(finished.then_some(plan.root))
 }
 
 /// Prints the runs of a sweep, one line each.
 fn list_runs(spec: &Path, out: Option<&Path>, overrides: &[String]) -> anyhow::Result<()> {
-    let (_, runs) = plan_sweep(spec, out, overrides)?;
-    for run in &runs {
+    let plan = plan_sweep(spec, out, overrides)?;
+    for run in &plan.runs {
         let c = &run.config;
-        let state = if run.dir.join("summary.json").exists() {
-            "finished"
-        } else if run.dir.join("checkpoint/state.json").exists() {
-            "resumable"
-        } else {
-            "to run"
-        };
         println!(
-            "{}\t{:?}\t{}\t{}\t{:?}\tbudget {}\tseed {}\t{state}",
+            "{}\t{:?}\t{}\t{}\t{:?}\tbudget {}\tseed {}\t{}",
             run.dir.display(),
             c.task,
             serde_json::to_value(c.strategy)?["kind"],
             c.heuristic.label(),
             c.augment,
             c.budget,
-            c.seed
+            c.seed,
+            run.state().label()
         );
     }
-    println!("{} runs", runs.len());
+    println!("{} runs", plan.runs.len());
     Ok(())
 }
 
@@ -365,12 +231,21 @@ pub struct RunArgs {
     quiet: bool,
 }
 
-/// The repository root (xtask lives one level below it).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+/// The isdet checkout the command runs in: the working directory or the
+/// nearest folder above it that holds the main job's specifications.
+/// (Never the folder the binary was built in: a copied binary, or a moved
+/// checkout, works on the checkout it is started in.)
+fn repo_root() -> anyhow::Result<PathBuf> {
+    let cwd = std::env::current_dir().context("reading the working directory")?;
+    cwd.ancestors()
+        .find(|d| d.join("specs/synth-main.toml").is_file())
         .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."))
+        .with_context(|| {
+            format!(
+                "{} is not inside an isdet checkout (no specs/synth-main.toml here or above)",
+                cwd.display()
+            )
+        })
 }
 
 /// Makes the mnist-det scenes of the main job when they are missing.
@@ -380,26 +255,21 @@ fn ensure_mnist_det(root: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     eprintln!("making the mnist-det scenes in {} (once)…", dir.display());
-    let status = std::process::Command::new(std::env::current_exe()?)
-        .args([
-            "data",
-            "mnist-det",
-            "--train",
-            "2048",
-            "--val",
-            "256",
-            "--out",
-        ])
-        .arg(&dir)
-        .status()?;
-    if !status.success() {
-        bail!("making the mnist-det scenes failed");
-    }
+    crate::data::run(crate::data::DataCommand::MnistDet {
+        out: dir,
+        idx: None,
+        train: 2048,
+        val: 256,
+        seed: 0,
+        canvas: 96,
+        cache: None,
+    })
+    .context("making the mnist-det scenes")?;
     Ok(())
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let root = repo_root();
+    let root = repo_root()?;
     let spec = match args.data.as_str() {
         "synth" => root.join("specs/synth-main.toml"),
         "mnist-det" => {
@@ -422,11 +292,5 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         "all runs done in {:.1} min; writing the report",
         started.elapsed().as_secs_f64() / 60.0
     );
-    #[derive(clap::Parser)]
-    struct Report {
-        #[command(flatten)]
-        args: crate::report::ReportArgs,
-    }
-    let report = <Report as clap::Parser>::try_parse_from(["report".as_ref(), dir.as_os_str()])?;
-    crate::report::run(report.args)
+    crate::report::run(crate::report::ReportArgs::defaults(dir))
 }

@@ -67,9 +67,9 @@ fn write_run(
         "seed": seed, "task": "detection", "primary_metric": "AP",
         "AP": ap.last().unwrap(), "AP50": 0.9,
         "val_annotations": "/nowhere/val_annotations.json",
-        "steps": last, "sampler_steps": last,
-        "forward": last * rates.forward, "backward": last * rates.backward,
-        "images": last * rates.forward, "seconds": last * rates.seconds,
+        "steps": last as u64, "sampler_steps": last as u64,
+        "forward": (last * rates.forward) as u64, "backward": (last * rates.backward) as u64,
+        "images": (last * rates.forward) as u64, "seconds": last * rates.seconds,
         "eval_seconds": 1.0, "skipped_batches": 0
     });
     std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
@@ -78,9 +78,9 @@ fn write_run(
 fn metrics_line(step: f64, ap: f64, r: &Rates) -> Value {
     let seconds = step * r.seconds;
     json!({
-        "step": step, "sampler_step": step, "epoch": 0,
-        "forward": step * r.forward, "backward": step * r.backward,
-        "images": step * r.forward, "seconds": seconds,
+        "step": step as u64, "sampler_step": step as u64, "epoch": 0,
+        "forward": (step * r.forward) as u64, "backward": (step * r.backward) as u64,
+        "images": (step * r.forward) as u64, "seconds": seconds,
         "lr": 0.01, "train_loss": 1.0, "skipped_batches": 0,
         "metrics": {"AP": ap, "AP50": 0.5},
         "time": {"data": 0.1 * seconds, "forward": 0.4 * seconds,

@@ -316,22 +316,32 @@ pub struct FaultInjection {
     pub nan_loss_at_steps: Vec<u64>,
 }
 
+/// A `.toml` or `.json` file (configurations, sweep specifications) as a
+/// JSON value; syntax errors name the file.
+pub fn read_config_value(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let malformed = |message: String| TrainerError::Malformed {
+        path: path.to_path_buf(),
+        message,
+    };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("toml") => {
+            let t: toml::Value = toml::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+            serde_json::to_value(t).map_err(|e| malformed(e.to_string()))
+        }
+        _ => serde_json::from_str(&text).map_err(|e| malformed(e.to_string())),
+    }
+}
+
 impl RunConfig {
     /// Reads a configuration file (`.json` or `.toml`) and applies
     /// `overrides` (`path.to.field=value`, the value read as JSON where it
     /// parses, else as a string).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        let value = read_config_value(path)?;
         let malformed = |message: String| TrainerError::Malformed {
             path: path.to_path_buf(),
             message,
-        };
-        let value: Value = match path.extension().and_then(|e| e.to_str()) {
-            Some("toml") => {
-                let t: toml::Value = toml::from_str(&text).map_err(|e| malformed(e.to_string()))?;
-                serde_json::to_value(t).map_err(|e| malformed(e.to_string()))?
-            }
-            _ => serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?,
         };
         Self::from_value(value, overrides).map_err(|e| match e {
             TrainerError::Config(m) => malformed(m),

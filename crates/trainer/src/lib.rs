@@ -43,9 +43,9 @@ mod task;
 
 pub use config::{
     AugmentConfig, DataConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule, ModelConfig,
-    NonFinitePolicy, OptimizerConfig, RunConfig, Task,
+    NonFinitePolicy, OptimizerConfig, RunConfig, Task, read_config_value,
 };
 pub use error::{Result, TrainerError};
 pub use lr::learning_rate;
-pub use records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+pub use records::{CheckpointState, MetricsRecord, PhaseTimes, Summary, files};
 pub use run::{RunOutcome, TrainOptions, device, train};

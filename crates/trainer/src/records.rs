@@ -6,6 +6,25 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// The file names of a run directory: the one definition that the trainer
+/// writes and every reader (the report) reads.
+pub mod files {
+    /// The run's configuration, as resolved.
+    pub const CONFIG: &str = "config.json";
+    /// One [`MetricsRecord`](super::MetricsRecord) per line.
+    pub const METRICS: &str = "metrics.jsonl";
+    /// The [`Summary`](super::Summary) of a finished run.
+    pub const SUMMARY: &str = "summary.json";
+    /// The journal of plans and recorded scores.
+    pub const JOURNAL: &str = "journal.bin";
+    /// The checkpoint folder.
+    pub const CHECKPOINT_DIR: &str = "checkpoint";
+    /// The [`CheckpointState`](super::CheckpointState) in the checkpoint folder.
+    pub const STATE: &str = "state.json";
+    /// The validation ground truth the detection metrics are scored against.
+    pub const VAL_ANNOTATIONS: &str = "val_annotations.json";
+}
+
 /// Cumulative wall-clock seconds per phase of training.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTimes {

@@ -22,7 +22,7 @@ use crate::detection::DetectionTask;
 use crate::error::{Result, TrainerError, io_err};
 use crate::journal::Journal;
 use crate::lr::learning_rate;
-use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary, files};
 use crate::task::{Evaluation, Forward, TaskRunner};
 
 /// How a run is driven (not part of its configuration: these change
@@ -61,25 +61,25 @@ struct RunFiles {
 
 impl RunFiles {
     fn config(&self) -> PathBuf {
-        self.dir.join("config.json")
+        self.dir.join(files::CONFIG)
     }
     fn metrics(&self) -> PathBuf {
-        self.dir.join("metrics.jsonl")
+        self.dir.join(files::METRICS)
     }
     fn journal(&self) -> PathBuf {
-        self.dir.join("journal.bin")
+        self.dir.join(files::JOURNAL)
     }
     fn checkpoint_dir(&self) -> PathBuf {
-        self.dir.join("checkpoint")
+        self.dir.join(files::CHECKPOINT_DIR)
     }
     fn state(&self) -> PathBuf {
-        self.checkpoint_dir().join("state.json")
+        self.checkpoint_dir().join(files::STATE)
     }
     fn summary(&self) -> PathBuf {
-        self.dir.join("summary.json")
+        self.dir.join(files::SUMMARY)
     }
     fn val_annotations(&self) -> PathBuf {
-        self.dir.join("val_annotations.json")
+        self.dir.join(files::VAL_ANNOTATIONS)
     }
 }
 

@@ -4,8 +4,8 @@ use std::fmt::Write;
 
 use isdet_eval::CostAxis;
 
-use super::aggregate::{AxisTarget, Comparison, Report, ToTarget, percent};
-use super::plot;
+use crate::aggregate::{AxisTarget, Comparison, Report, ToTarget, percent};
+use crate::plot;
 
 /// The whole report. `plots` says whether the plots were drawn.
 pub fn render(report: &Report, plots: bool) -> String {

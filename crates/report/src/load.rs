@@ -1,12 +1,16 @@
 //! Finding run directories under a folder and reading their files
-//! (`summary.json`, `metrics.jsonl`; see docs/run-directory.md).
+//! (`summary.json`, `metrics.jsonl`; see docs/run-directory.md) through
+//! the trainer's own record types, the one definition of that contract.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use isdet_eval::CurvePoint;
-use serde::{Deserialize, Serialize};
+use isdet_trainer::{MetricsRecord, Summary, files};
+use serde::Serialize;
+
+use crate::error::{ReportError, Result};
 
 /// How deep below the report folder run directories are looked for: runs
 /// sit directly in a sweep folder, sweeps may sit in a folder of sweeps, and
@@ -111,49 +115,22 @@ impl FileError {
     }
 }
 
-/// `summary.json` as the trainer writes it; the metrics sit at the top
-/// level next to the costs, so they are collected by `rest`.
-#[derive(Deserialize)]
-struct RawSummary {
-    method: String,
-    budget: f64,
-    seed: u64,
-    primary_metric: String,
-    steps: f64,
-    forward: f64,
-    backward: f64,
-    images: f64,
-    seconds: f64,
-    #[serde(flatten)]
-    rest: BTreeMap<String, serde_json::Value>,
-}
-
-/// One line of `metrics.jsonl` (the fields the report uses).
-#[derive(Deserialize)]
-struct RawLine {
-    step: f64,
-    forward: f64,
-    backward: f64,
-    images: f64,
-    seconds: f64,
-    metrics: BTreeMap<String, serde_json::Value>,
-    #[serde(default)]
-    time: BTreeMap<String, f64>,
-}
-
 /// Finds every run directory under `root` (`root` itself included, down to
 /// [`MAX_DEPTH`] levels) and reads it. Unreadable or malformed runs end up
 /// in [`Scan::skipped`] rather than failing the whole report, so one broken
 /// run of a large sweep does not hide the others.
-pub fn scan(root: &Path) -> anyhow::Result<Scan> {
+pub fn scan(root: &Path) -> Result<Scan> {
     if !root.is_dir() {
-        anyhow::bail!("{} is not a directory", root.display());
+        return Err(ReportError::Runs(format!(
+            "{} is not a directory",
+            root.display()
+        )));
     }
     let mut scan = Scan::default();
     let mut dirs = Vec::new();
     find_run_dirs(root, 0, &mut dirs, &mut scan.skipped);
     for dir in dirs {
-        if dir.join("summary.json").is_file() {
+        if dir.join(files::SUMMARY).is_file() {
             match read_finished(&dir) {
                 Ok(run) => scan.runs.push(run),
                 Err(e) => scan.skipped.push(e.into_skipped()),
@@ -166,7 +143,7 @@ pub fn scan(root: &Path) -> anyhow::Result<Scan> {
 }
 
 fn is_run_dir(dir: &Path) -> bool {
-    dir.join("summary.json").is_file() || dir.join("metrics.jsonl").is_file()
+    dir.join(files::SUMMARY).is_file() || dir.join(files::METRICS).is_file()
 }
 
 /// Collects run directories depth first, in name order so that reports are
@@ -197,13 +174,13 @@ fn find_run_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>, skipped: &mut
     }
 }
 
-fn read_text(path: &Path) -> Result<String, FileError> {
+fn read_text(path: &Path) -> std::result::Result<String, FileError> {
     std::fs::read_to_string(path).map_err(|e| FileError::new(path, format!("cannot read: {e}")))
 }
 
-fn read_finished(dir: &Path) -> Result<Run, FileError> {
-    let summary_path = dir.join("summary.json");
-    let summary: RawSummary = serde_json::from_str(&read_text(&summary_path)?)
+fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
+    let summary_path = dir.join(files::SUMMARY);
+    let summary: Summary = serde_json::from_str(&read_text(&summary_path)?)
         .map_err(|e| FileError::new(&summary_path, format!("malformed: {e}")))?;
     let final_metric = summary_metric(&summary)
         .ok_or_else(|| {
@@ -212,26 +189,22 @@ fn read_finished(dir: &Path) -> Result<Run, FileError> {
         })
         .map_err(|m| FileError::new(&summary_path, m))?;
     let costs = Costs {
-        steps: summary.steps,
-        forward: summary.forward,
-        backward: summary.backward,
-        images: summary.images,
+        steps: summary.steps as f64,
+        forward: summary.forward as f64,
+        backward: summary.backward as f64,
+        images: summary.images as f64,
         seconds: summary.seconds,
     };
-    if ![costs.steps, costs.forward, costs.backward, costs.seconds]
-        .iter()
-        .all(|v| v.is_finite() && *v >= 0.0)
-        || !summary.budget.is_finite()
-    {
+    if !(costs.seconds.is_finite() && costs.seconds >= 0.0 && summary.budget.is_finite()) {
         return Err(FileError::new(
             &summary_path,
-            "budget or a cost counter is negative or not finite",
+            "budget or seconds negative or not finite",
         ));
     }
-    let metrics_path = dir.join("metrics.jsonl");
+    let metrics_path = dir.join(files::METRICS);
     let lines = read_lines_strict(&metrics_path)?;
     let curve = curve_of(&lines, &summary.primary_metric, &metrics_path)?;
-    let time = lines.last().map(|l| l.time.clone()).unwrap_or_default();
+    let time = lines.last().map(|l| phase_map(&l.time)).unwrap_or_default();
     Ok(Run {
         dir: dir.to_path_buf(),
         method: summary.method,
@@ -245,14 +218,29 @@ fn read_finished(dir: &Path) -> Result<Run, FileError> {
     })
 }
 
-fn summary_metric(summary: &RawSummary) -> Option<f64> {
-    let value = summary.rest.get(&summary.primary_metric)?.as_f64()?;
+fn summary_metric(summary: &Summary) -> Option<f64> {
+    let value = *summary.metrics.get(&summary.primary_metric)?;
     value.is_finite().then_some(value)
+}
+
+/// The phase times by name, as the report's tables list them.
+fn phase_map(t: &isdet_trainer::PhaseTimes) -> BTreeMap<String, f64> {
+    [
+        ("data", t.data),
+        ("forward", t.forward),
+        ("backward", t.backward),
+        ("scoring", t.scoring),
+        ("sampling", t.sampling),
+        ("eval", t.eval),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// Every line of a finished run's `metrics.jsonl`; any malformed line is
 /// an error, since a finished run's log is complete.
-fn read_lines_strict(path: &Path) -> Result<Vec<RawLine>, FileError> {
+fn read_lines_strict(path: &Path) -> std::result::Result<Vec<MetricsRecord>, FileError> {
     let text = read_text(path)?;
     let mut lines = Vec::new();
     for (k, line) in text.lines().enumerate() {
@@ -269,23 +257,27 @@ fn read_lines_strict(path: &Path) -> Result<Vec<RawLine>, FileError> {
     Ok(lines)
 }
 
-fn curve_of(lines: &[RawLine], metric: &str, path: &Path) -> Result<Vec<CurvePoint>, FileError> {
+fn curve_of(
+    lines: &[MetricsRecord],
+    metric: &str,
+    path: &Path,
+) -> std::result::Result<Vec<CurvePoint>, FileError> {
     let mut curve = Vec::with_capacity(lines.len());
     for (k, line) in lines.iter().enumerate() {
         let value = line
             .metrics
             .get(metric)
-            .and_then(serde_json::Value::as_f64)
+            .copied()
             .filter(|v| v.is_finite())
             .ok_or_else(|| {
                 let message = format!("line {}: no finite \"{metric}\" in metrics", k + 1);
                 FileError::new(path, message)
             })?;
         curve.push(CurvePoint {
-            steps: line.step,
-            backward: line.backward,
-            forward: line.forward,
-            images: line.images,
+            steps: line.step as f64,
+            backward: line.backward as f64,
+            forward: line.forward as f64,
+            images: line.images as f64,
             seconds: line.seconds,
             metric: value,
         });
@@ -296,11 +288,11 @@ fn curve_of(lines: &[RawLine], metric: &str, path: &Path) -> Result<Vec<CurvePoi
 /// An unfinished run's progress. Its log may end in a line cut short by a
 /// kill, so lines that do not parse are passed over rather than reported.
 fn read_unfinished(dir: &Path) -> Unfinished {
-    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default();
+    let text = std::fs::read_to_string(dir.join(files::METRICS)).unwrap_or_default();
     let steps: Vec<f64> = text
         .lines()
-        .filter_map(|l| serde_json::from_str::<RawLine>(l).ok())
-        .map(|l| l.step)
+        .filter_map(|l| serde_json::from_str::<MetricsRecord>(l).ok())
+        .map(|l| l.step as f64)
         .collect();
     Unfinished {
         dir: dir.to_path_buf(),

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context;
 use isdet_eval::{
     CostAxis, PairedComparison, SeedSummary, cost_to_target, mean_metric_over_cost,
     paired_bootstrap, summarize_seeds,
 };
 use serde::Serialize;
 
-use super::load::{Costs, Run, Scan};
+use crate::error::{ReportError, Result};
+use crate::load::{Costs, Run, Scan};
 
 /// A method at a budget, e.g. `uniform@1.0`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -36,7 +36,7 @@ impl std::str::FromStr for GroupKey {
 
     /// Parses `METHOD@BUDGET`, the budget as a fraction (`0.3`) or a
     /// percentage (`30%`).
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         let (method, budget) = s
             .rsplit_once('@')
             .filter(|(m, _)| !m.is_empty())
@@ -273,14 +273,14 @@ pub fn relative(root: &Path, path: &Path) -> String {
 
 /// Aggregates a scan. Fails only when finished runs disagree on the
 /// primary metric, since a table mixing AP and top-1 would be meaningless.
-pub fn build(root: &Path, scan: Scan, opts: &Options) -> anyhow::Result<(Report, Vec<Group>)> {
+pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Group>)> {
     let primary_metric = common_metric(root, &scan.runs)?;
     let mut notes = Vec::new();
     let groups = group_runs(root, scan.runs, &mut notes);
     let mut reports = groups
         .iter()
         .map(|g| group_report(root, g, opts))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let reference = groups
         .iter()
         .position(|g| opts.reference.matches(&g.method, g.budget));
@@ -326,7 +326,7 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> anyhow::Result<(Report,
     Ok((report, groups))
 }
 
-fn common_metric(root: &Path, runs: &[Run]) -> anyhow::Result<String> {
+fn common_metric(root: &Path, runs: &[Run]) -> Result<String> {
     let mut by_metric: BTreeMap<&str, &Run> = BTreeMap::new();
     for run in runs {
         by_metric.entry(&run.primary_metric).or_insert(run);
@@ -339,10 +339,10 @@ fn common_metric(root: &Path, runs: &[Run]) -> anyhow::Result<String> {
                 .iter()
                 .map(|(m, r)| format!("{m} (e.g. {})", relative(root, &r.dir)))
                 .collect();
-            anyhow::bail!(
+            Err(ReportError::Runs(format!(
                 "the runs mix primary metrics: {}; report on them separately",
                 examples.join(", ")
-            )
+            )))
         }
     }
 }
@@ -399,10 +399,15 @@ fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
-fn group_report(root: &Path, g: &Group, opts: &Options) -> anyhow::Result<GroupReport> {
+fn group_report(root: &Path, g: &Group, opts: &Options) -> Result<GroupReport> {
     let finals: Vec<f64> = g.runs.iter().map(|r| r.final_metric).collect();
-    let final_metric = summarize_seeds(&finals, opts.resamples, opts.bootstrap_seed)
-        .with_context(|| format!("final {} of {}", g.runs[0].primary_metric, g.label()))?;
+    let final_metric =
+        summarize_seeds(&finals, opts.resamples, opts.bootstrap_seed).map_err(|source| {
+            ReportError::Eval {
+                what: format!("final {} of {}", g.runs[0].primary_metric, g.label()),
+                source,
+            }
+        })?;
     let costs = |f: fn(&Costs) -> f64| mean(g.runs.iter().map(|r| f(&r.costs))).unwrap_or(0.0);
     let mean_costs = Costs {
         steps: costs(|c| c.steps),
@@ -522,18 +527,24 @@ fn compare_all(groups: &[Group], opts: &Options, notes: &mut Vec<String>) -> Vec
     out
 }
 
-fn compare(g: &Group, base: &Group, opts: &Options) -> anyhow::Result<Comparison> {
+fn compare(g: &Group, base: &Group, opts: &Options) -> Result<Comparison> {
     let pairs: Vec<(&Run, &Run)> = g
         .runs
         .iter()
         .filter_map(|a| base.runs.iter().find(|b| b.seed == a.seed).map(|b| (a, b)))
         .collect();
     if pairs.is_empty() {
-        anyhow::bail!("no seed in common");
+        return Err(ReportError::Runs("no seed in common".into()));
     }
     let a: Vec<f64> = pairs.iter().map(|(a, _)| a.final_metric).collect();
     let b: Vec<f64> = pairs.iter().map(|(_, b)| b.final_metric).collect();
-    let final_metric = paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed)?;
+    let final_metric =
+        paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed).map_err(|source| {
+            ReportError::Eval {
+                what: format!("{} against {}", g.label(), base.label()),
+                source,
+            }
+        })?;
     Ok(Comparison {
         method: g.method.clone(),
         budget: g.budget,
@@ -546,7 +557,10 @@ fn compare(g: &Group, base: &Group, opts: &Options) -> anyhow::Result<Comparison
 
 /// Mean metric over steps for each pair, both curves cut at the shortest
 /// paired run's last step so that the areas cover the same range.
-fn compare_area(pairs: &[(&Run, &Run)], opts: &Options) -> anyhow::Result<AreaComparison> {
+fn compare_area(
+    pairs: &[(&Run, &Run)],
+    opts: &Options,
+) -> std::result::Result<AreaComparison, isdet_eval::EvalError> {
     let up_to = pairs
         .iter()
         .flat_map(|(a, b)| [a, b])
@@ -556,11 +570,11 @@ fn compare_area(pairs: &[(&Run, &Run)], opts: &Options) -> anyhow::Result<AreaCo
     let a = pairs
         .iter()
         .map(|(a, _)| area(a))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let b = pairs
         .iter()
         .map(|(_, b)| area(b))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     let paired = paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed)?;
     Ok(AreaComparison {
         up_to,

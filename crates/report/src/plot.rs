@@ -7,17 +7,17 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use image::ImageEncoder;
 use isdet_eval::CostAxis;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::aggregate::{BandPoint, Group, band};
-use super::write_atomic;
+use crate::aggregate::{BandPoint, Group, band};
+use crate::error::{ReportError, Result, io_err};
+use isdet_data::io::write_atomic;
 
-/// DejaVu Sans; its licence is xtask/assets/fonts/LICENSE-DejaVu.txt.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// DejaVu Sans; its licence is crates/report/assets/fonts/LICENSE-DejaVu.txt.
+static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
 
 /// Plot size in pixels.
 const SIZE: (u32, u32) = (1000, 640);
@@ -65,17 +65,22 @@ pub const BUDGET_PLOT: &str = "metric_vs_budget.png";
 
 /// Draws every plot of [`AXES`], and the final metric against the budget,
 /// into `dir` (created if missing).
-pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> anyhow::Result<()> {
-    register_font("sans-serif", FontStyle::Normal, FONT)
-        .map_err(|_| anyhow::anyhow!("the embedded font does not parse"))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> Result<()> {
+    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| ReportError::Plot {
+        what: "the embedded font".into(),
+        message: "it does not parse".into(),
+    })?;
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     for axis in AXES {
         let bands: Vec<(String, Vec<BandPoint>)> =
             groups.iter().map(|g| (g.label(), band(g, axis))).collect();
         let title = format!("{metric} against {}", axis.label());
-        let png = render(&bands, &title, axis.label(), metric)
-            .with_context(|| format!("drawing {}", file_name(axis)))?;
-        write_atomic(&dir.join(file_name(axis)), &png)?;
+        let png =
+            render(&bands, &title, axis.label(), metric).map_err(|message| ReportError::Plot {
+                what: file_name(axis),
+                message,
+            })?;
+        save(&dir.join(file_name(axis)), &png)?;
     }
     let title = format!("final {metric} against the budget");
     let png = render(
@@ -84,8 +89,18 @@ pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> anyhow::Result<(
         "budget (% of the full schedule)",
         metric,
     )
-    .with_context(|| format!("drawing {BUDGET_PLOT}"))?;
-    write_atomic(&dir.join(BUDGET_PLOT), &png)
+    .map_err(|message| ReportError::Plot {
+        what: BUDGET_PLOT.into(),
+        message,
+    })?;
+    save(&dir.join(BUDGET_PLOT), &png)
+}
+
+fn save(path: &Path, png: &[u8]) -> Result<()> {
+    write_atomic(path, png).map_err(|e| ReportError::Plot {
+        what: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 /// One series per method: its mean final metric (min–max over seeds) at
@@ -123,22 +138,22 @@ fn render(
     title: &str,
     x_desc: &str,
     metric: &str,
-) -> anyhow::Result<Vec<u8>> {
+) -> std::result::Result<Vec<u8>, String> {
     let (w, h) = SIZE;
     let mut pixels = vec![0u8; w as usize * h as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        draw(&root, bands, title, x_desc, metric).map_err(|e| anyhow::anyhow!("{e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        draw(&root, bands, title, x_desc, metric).map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())?;
     }
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)
         .write_image(&pixels, w, h, image::ExtendedColorType::Rgb8)
-        .context("encoding PNG")?;
+        .map_err(|e| format!("encoding PNG: {e}"))?;
     Ok(png)
 }
 
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
+type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,

@@ -1,0 +1,132 @@
+//! # isdet-report
+//!
+//! From run directories to answers: reads the runs under a folder through
+//! the trainer's own record types (one definition of the run-directory
+//! contract, docs/run-directory.md), groups them by method and budget,
+//! and writes a Markdown report with final metrics and bootstrap
+//! intervals, cost to a target metric and speed-ups against a reference,
+//! paired comparisons and plots (docs/reports.md). It also turns sweep
+//! specifications into the grid of runs and runs that grid.
+//!
+//! ```no_run
+//! use isdet_report::{ReportOptions, write_report};
+//!
+//! let written = write_report(std::path::Path::new("runs/synth-main"), &ReportOptions::default())?;
+//! println!("{}", written.markdown.display());
+//! # Ok::<(), isdet_report::ReportError>(())
+//! ```
+#![deny(missing_docs)]
+
+mod aggregate;
+mod error;
+mod load;
+mod markdown;
+mod plot;
+pub mod sweep;
+
+use std::path::{Path, PathBuf};
+
+use isdet_data::io::write_atomic;
+
+pub use aggregate::{GroupKey, Report};
+pub use error::{ReportError, Result};
+pub use load::Skipped;
+
+/// How a report is made.
+#[derive(Clone, Debug)]
+pub struct ReportOptions {
+    /// The group speed-ups are measured against; its method is also the
+    /// baseline of the paired comparisons.
+    pub reference: GroupKey,
+    /// The target metric as a fraction of the reference's mean final metric.
+    pub target_fraction: f64,
+    /// Bootstrap resamples for intervals and paired comparisons.
+    pub resamples: usize,
+    /// Seed of the bootstrap resampling.
+    pub bootstrap_seed: u64,
+    /// Fail instead of skipping runs whose files are malformed.
+    pub strict: bool,
+    /// Draw the plots.
+    pub plots: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            reference: GroupKey {
+                method: "uniform".into(),
+                budget: 1.0,
+            },
+            target_fraction: 0.8,
+            resamples: isdet_eval::DEFAULT_RESAMPLES,
+            bootstrap_seed: 0,
+            strict: false,
+            plots: true,
+        }
+    }
+}
+
+/// What [`write_report`] wrote and found.
+#[derive(Debug)]
+pub struct WrittenReport {
+    /// `report.md`.
+    pub markdown: PathBuf,
+    /// The aggregated numbers (what `--json` prints).
+    pub report: Report,
+    /// Run files that could not be used, and why (also in the report).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Scans `dir` for run directories (up to three levels below it), and
+/// writes `dir/report.md` and, with [`ReportOptions::plots`], `dir/plots/`.
+pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport> {
+    let scan = load::scan(dir)?;
+    if scan.runs.is_empty() && scan.unfinished.is_empty() {
+        return Err(ReportError::Runs(format!(
+            "no run directories (with summary.json or metrics.jsonl) under {}{}",
+            dir.display(),
+            skipped_suffix(&scan.skipped)
+        )));
+    }
+    if options.strict
+        && let Some(first) = scan.skipped.first()
+    {
+        return Err(ReportError::Runs(format!(
+            "{} malformed run file(s), the first {}: {}",
+            scan.skipped.len(),
+            first.path.display(),
+            first.reason
+        )));
+    }
+    let skipped = scan.skipped.clone();
+    let aggregation = aggregate::Options {
+        reference: options.reference.clone(),
+        target_fraction: options.target_fraction,
+        resamples: options.resamples,
+        bootstrap_seed: options.bootstrap_seed,
+    };
+    let (report, groups) = aggregate::build(dir, scan, &aggregation)?;
+    let draw = options.plots && !groups.is_empty();
+    if draw {
+        plot::write_all(&dir.join("plots"), &groups, &report.primary_metric)?;
+    }
+    let markdown = dir.join("report.md");
+    write_atomic(&markdown, markdown::render(&report, draw).as_bytes())
+        .map_err(|e| ReportError::Runs(format!("writing {}: {e}", markdown.display())))?;
+    Ok(WrittenReport {
+        markdown,
+        report,
+        skipped,
+    })
+}
+
+fn skipped_suffix(skipped: &[Skipped]) -> String {
+    match skipped.first() {
+        Some(s) => format!(
+            " that could be read (skipped {}: {})",
+            s.path.display(),
+            s.reason
+        ),
+        None => String::new(),
+    }
+}

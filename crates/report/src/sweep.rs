@@ -1,0 +1,236 @@
+//! Sweep specifications → the grid of runs (methods × budgets × seeds),
+//! and running that grid: finished runs are skipped, unfinished ones
+//! resume.
+
+use std::path::{Path, PathBuf};
+
+use isdet_trainer::{RunConfig, RunOutcome, TrainOptions, files, read_config_value};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ReportError, Result};
+
+/// A sweep: a base configuration and a grid of methods × budgets × seeds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// A short description (printed).
+    #[serde(default)]
+    pub description: String,
+    /// The base run configuration, relative to the spec file.
+    pub base: PathBuf,
+    /// The default run directory root, relative to the working directory.
+    pub out: PathBuf,
+    /// Budgets every method runs at unless it names its own.
+    pub budgets: Vec<f64>,
+    /// Seeds every method runs with unless it names its own.
+    pub seeds: Vec<u64>,
+    /// The methods.
+    pub methods: Vec<MethodSpec>,
+}
+
+/// One method of a sweep.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MethodSpec {
+    /// The label runs and reports use.
+    pub name: String,
+    /// Budgets for this method (default: the sweep's).
+    #[serde(default)]
+    pub budgets: Option<Vec<f64>>,
+    /// Seeds for this method (default: the sweep's).
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
+    /// Configuration fields set on top of the base (strategy, heuristic, …).
+    #[serde(default)]
+    pub config: serde_json::Map<String, Value>,
+}
+
+/// One planned run of a sweep.
+#[derive(Debug)]
+pub struct PlannedRun {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Its configuration.
+    pub config: RunConfig,
+}
+
+/// How far a planned run has got, from its directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// `summary.json` is there.
+    Finished,
+    /// A checkpoint is there: the next sweep resumes it.
+    Resumable,
+    /// Nothing to resume.
+    ToRun,
+}
+
+impl RunState {
+    /// `finished`, `resumable` or `to run`.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunState::Finished => "finished",
+            RunState::Resumable => "resumable",
+            RunState::ToRun => "to run",
+        }
+    }
+}
+
+impl PlannedRun {
+    /// How far this run has got.
+    pub fn state(&self) -> RunState {
+        if self.dir.join(files::SUMMARY).exists() {
+            RunState::Finished
+        } else if self
+            .dir
+            .join(files::CHECKPOINT_DIR)
+            .join(files::STATE)
+            .exists()
+        {
+            RunState::Resumable
+        } else {
+            RunState::ToRun
+        }
+    }
+}
+
+/// A sweep's specification and its runs, in order.
+#[derive(Debug)]
+pub struct SweepPlan {
+    /// The specification.
+    pub spec: SweepSpec,
+    /// Where the runs go.
+    pub root: PathBuf,
+    /// The runs: methods in spec order, then budgets, then seeds.
+    pub runs: Vec<PlannedRun>,
+}
+
+/// Merges `patch` into `base`: objects field by field, anything else
+/// replaced.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                // A tagged enum (a table with `kind`) is replaced whole, so
+                // that switching strategy does not keep the old one's fields.
+                let replace = v.get("kind").is_some();
+                match b.get_mut(&k) {
+                    Some(slot) if !replace => merge(slot, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+/// The runs of the sweep specification at `spec_path` (TOML or JSON), into
+/// `out` (default: the spec's `out`), each configuration with `overrides`
+/// applied last.
+pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) -> Result<SweepPlan> {
+    let spec_err = |message: String| ReportError::Spec {
+        path: spec_path.to_path_buf(),
+        message,
+    };
+    let value = read_config_value(spec_path).map_err(|e| spec_err(e.to_string()))?;
+    let spec: SweepSpec = serde_json::from_value(value)
+        .map_err(|e| spec_err(format!("not a sweep specification: {e}")))?;
+    let base_path = spec_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&spec.base);
+    let base = read_config_value(&base_path).map_err(|e| ReportError::Spec {
+        path: base_path.clone(),
+        message: e.to_string(),
+    })?;
+    let root = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| spec.out.clone());
+    let mut runs = Vec::new();
+    for method in &spec.methods {
+        let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
+        let seeds = method.seeds.as_ref().unwrap_or(&spec.seeds);
+        for &budget in budgets {
+            for &seed in seeds {
+                let mut value = base.clone();
+                merge(&mut value, Value::Object(method.config.clone()));
+                let mut sets = vec![
+                    format!("method={}", Value::String(method.name.clone())),
+                    format!("budget={budget}"),
+                    format!("seed={seed}"),
+                ];
+                sets.extend(overrides.iter().cloned());
+                let config = RunConfig::from_value(value, &sets).map_err(|e| {
+                    spec_err(format!(
+                        "method {} at budget {budget}, seed {seed}: {e}",
+                        method.name
+                    ))
+                })?;
+                runs.push(PlannedRun {
+                    dir: root.join(run_name(&method.name, budget, seed)),
+                    config,
+                });
+            }
+        }
+    }
+    if runs.is_empty() {
+        return Err(spec_err("the sweep has no runs".into()));
+    }
+    Ok(SweepPlan { spec, root, runs })
+}
+
+/// `<method>-b<budget %>-s<seed>`.
+pub fn run_name(method: &str, budget: f64, seed: u64) -> String {
+    format!("{method}-b{}-s{seed}", (budget * 100.0).round() as u64)
+}
+
+/// What [`run_sweep`] tells its caller as it goes.
+#[derive(Debug)]
+pub enum SweepEvent<'a> {
+    /// Run `index` (of `total`) starts or resumes.
+    Starting {
+        /// Its position, from 0.
+        index: usize,
+        /// Runs in the sweep.
+        total: usize,
+        /// The run.
+        run: &'a PlannedRun,
+    },
+    /// A run ended (finished now, finished before, or stopped).
+    Ended {
+        /// The run.
+        run: &'a PlannedRun,
+        /// How.
+        outcome: &'a RunOutcome,
+    },
+}
+
+/// Trains every run of `plan` in order; returns `false` when a run was
+/// stopped (Ctrl-C), `true` when all are finished.
+pub fn run_sweep(
+    plan: &SweepPlan,
+    options: &TrainOptions,
+    mut on_event: impl FnMut(SweepEvent<'_>),
+) -> Result<bool> {
+    let total = plan.runs.len();
+    for (index, run) in plan.runs.iter().enumerate() {
+        on_event(SweepEvent::Starting { index, total, run });
+        let outcome = isdet_trainer::train(&run.config, &run.dir, options).map_err(|source| {
+            ReportError::Train {
+                dir: run.dir.clone(),
+                source,
+            }
+        })?;
+        on_event(SweepEvent::Ended {
+            run,
+            outcome: &outcome,
+        });
+        if matches!(outcome, RunOutcome::Stopped { .. }) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
