@@ -38,6 +38,11 @@ pub struct ReportArgs {
     /// Do not draw the plots.
     #[arg(long)]
     pub no_plots: bool,
+    /// The largest relative rise of the reference's metric over its last
+    /// quarter of steps that counts as converged (above it, the report
+    /// opens with a warning that the reference has not converged).
+    #[arg(long, default_value_t = isdet_report::convergence::DEFAULT_MAX_RISE, value_parser = positive_fraction)]
+    pub max_rise: f64,
 }
 
 impl ReportArgs {
@@ -53,6 +58,7 @@ impl ReportArgs {
             json: false,
             strict: d.strict,
             no_plots: !d.plots,
+            max_rise: d.max_rise,
         }
     }
 }
@@ -76,6 +82,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         bootstrap_seed: args.bootstrap_seed,
         strict: args.strict,
         plots: !args.no_plots,
+        max_rise: args.max_rise,
     };
     let written = write_report(&args.dir, &options)?;
     for s in &written.skipped {

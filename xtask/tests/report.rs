@@ -451,3 +451,53 @@ fn empty_folder_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("no run directories"), "{}", text(&out));
 }
+
+/// The hand sweep's reference climbs to its end: seed 0 from 0.3 at step
+/// 300 (three quarters of 400) to 0.4 (+33.3%), seed 1 from 0.3 to 0.5
+/// (+66.7%): a mean of +50%, far above the 3% the check allows. A
+/// reference whose last quarter is flat (+2.0% and +1.0%) passes.
+#[test]
+fn an_underfit_reference_is_called_so_and_a_converged_one_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_sweep(tmp.path());
+    let (r, _) = report_json(tmp.path(), &[]);
+    let c = &r["reference_convergence"];
+    assert_eq!(c["converged"], false, "{c}");
+    close(&c["mean_rise"], 0.5);
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    let warning = "Warning: the reference has not converged";
+    assert!(md.contains(warning), "{md}");
+    assert!(
+        md.find(warning) < md.find("## "),
+        "the warning opens the report"
+    );
+
+    let flat = tempfile::tempdir().unwrap();
+    let long = [0.0, 100.0, 200.0, 300.0, 400.0];
+    for (seed, ap) in [
+        (0, [0.0, 0.3, 0.45, 0.49, 0.4998]),
+        (1, [0.0, 0.3, 0.45, 0.5, 0.505]),
+    ] {
+        let rel = format!("uniform-b1-s{seed}");
+        write_run(
+            flat.path(),
+            &rel,
+            "uniform",
+            1.0,
+            seed,
+            &long,
+            &ap,
+            &UNIFORM,
+        );
+    }
+    let (r, _) = report_json(flat.path(), &[]);
+    let c = &r["reference_convergence"];
+    assert_eq!(c["converged"], true, "{c}");
+    close(&c["mean_rise"], (0.4998 / 0.49 - 1.0 + 0.01) / 2.0);
+    let md = std::fs::read_to_string(flat.path().join("report.md")).unwrap();
+    assert!(!md.contains("not converged"), "{md}");
+    assert!(md.contains("has converged"), "{md}");
+    // A stricter threshold turns the same runs into a warning.
+    let (r, _) = report_json(flat.path(), &["--max-rise", "0.01"]);
+    assert_eq!(r["reference_convergence"]["converged"], false);
+}

@@ -72,6 +72,9 @@ pub struct Options {
     pub resamples: usize,
     /// Seed of every bootstrap.
     pub bootstrap_seed: u64,
+    /// The largest relative rise of the reference over its last quarter
+    /// of steps that counts as converged.
+    pub max_rise: f64,
 }
 
 /// The runs of one method at one budget, one per seed, in seed order.
@@ -121,6 +124,9 @@ pub struct Report {
     pub target_fraction: f64,
     /// The target metric: fraction × the reference's mean final metric.
     pub target: Option<f64>,
+    /// Whether the reference has converged (absent without a reference or
+    /// when its curves are too short to tell).
+    pub reference_convergence: Option<crate::convergence::Convergence>,
     /// Bootstrap resamples used.
     pub resamples: usize,
     /// Bootstrap seed used.
@@ -285,6 +291,10 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
         .iter()
         .position(|g| opts.reference.matches(&g.method, g.budget));
     let reference_final_mean = reference.map(|i| reports[i].final_metric.mean);
+    let reference_convergence = reference.and_then(|i| {
+        let runs = groups[i].runs.iter().map(|r| (r.seed, &r.curve[..]));
+        crate::convergence::check(runs, opts.max_rise)
+    });
     let target = reference_final_mean.map(|m| m * opts.target_fraction);
     // Without a reference there is no target; the report says so in place
     // of the table, and the JSON has `reference_found: false`.
@@ -300,6 +310,7 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
         reference_final_mean,
         target_fraction: opts.target_fraction,
         target,
+        reference_convergence,
         resamples: opts.resamples,
         bootstrap_seed: opts.bootstrap_seed,
         groups: reports,

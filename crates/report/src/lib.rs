@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod aggregate;
+pub mod convergence;
 mod error;
 mod load;
 mod markdown;
@@ -48,6 +49,10 @@ pub struct ReportOptions {
     pub strict: bool,
     /// Draw the plots.
     pub plots: bool,
+    /// The largest relative rise of the reference's metric over its last
+    /// quarter of steps that counts as converged; above it the report
+    /// opens with a warning.
+    pub max_rise: f64,
 }
 
 impl Default for ReportOptions {
@@ -62,6 +67,7 @@ impl Default for ReportOptions {
             bootstrap_seed: 0,
             strict: false,
             plots: true,
+            max_rise: convergence::DEFAULT_MAX_RISE,
         }
     }
 }
@@ -104,6 +110,7 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
         target_fraction: options.target_fraction,
         resamples: options.resamples,
         bootstrap_seed: options.bootstrap_seed,
+        max_rise: options.max_rise,
     };
     let (report, groups) = aggregate::build(dir, scan, &aggregation)?;
     let draw = options.plots && !groups.is_empty();

@@ -19,6 +19,7 @@ pub fn render(report: &Report, plots: bool) -> String {
         report.resamples,
         report.bootstrap_seed
     );
+    convergence_note(&mut out, report);
     if report.groups.is_empty() {
         out.push_str("No finished runs yet.\n\n");
     } else {
@@ -31,6 +32,52 @@ pub fn render(report: &Report, plots: bool) -> String {
     }
     leftovers(&mut out, report);
     out
+}
+
+/// The reference's convergence check, at the top: a comparison against an
+/// underfit reference must not be mistaken for a result.
+fn convergence_note(out: &mut String, report: &Report) {
+    let Some(c) = &report.reference_convergence else {
+        return;
+    };
+    let metric = &report.primary_metric;
+    let seeds: Vec<String> = c
+        .seeds
+        .iter()
+        .map(|q| {
+            format!(
+                "seed {}: {} at step {:.0} → {} at step {:.0}, {:+.1}%",
+                q.seed,
+                self::metric(q.from),
+                q.from_step,
+                self::metric(q.to),
+                q.to_step,
+                q.rise * 100.0
+            )
+        })
+        .collect();
+    let reference = format!(
+        "{} @ {}",
+        report.reference.method,
+        percent(report.reference.budget)
+    );
+    if c.converged {
+        let _ = writeln!(
+            out,
+            "The reference ({reference}) has converged: its {metric} rose by {:+.1}%              (relative, mean over seeds) over the last quarter of its steps, within the              check's {:.0}% ({}).\n",
+            c.mean_rise * 100.0,
+            c.max_rise * 100.0,
+            seeds.join("; ")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "> **Warning: the reference has not converged:** {reference}'s {metric} rose by              {:+.1}% (relative, mean over seeds) over the last quarter of its steps, more              than the {:.0}% the check allows ({}). The schedule is too short: a budgeted              comparison against this reference says little about the methods.\n",
+            c.mean_rise * 100.0,
+            c.max_rise * 100.0,
+            seeds.join("; ")
+        );
+    }
 }
 
 /// Escapes what would break a table cell.
