@@ -77,7 +77,12 @@ fn invalid_strategy_parameters_are_errors() {
     assert_invalid(ps(3, 1.0, None), "tau_momentum");
     assert_invalid(ps(3, 0.9, Some(-1.0)), "tau_threshold");
     let ib = |prune_ratio, delta| {
-        StrategyConfig::InfoBatch(InfoBatchConfig { prune_ratio, delta }).build()
+        StrategyConfig::InfoBatch(InfoBatchConfig {
+            prune_ratio,
+            delta,
+            ..InfoBatchConfig::default()
+        })
+        .build()
     };
     assert_invalid(ib(1.0, 0.875), "prune_ratio");
     assert_invalid(ib(-0.1, 0.875), "prune_ratio");

@@ -17,12 +17,28 @@ fn loss(id: usize) -> f32 {
 
 /// Every epoch's (id, weight) pairs, without recording (scores stay fixed).
 fn epochs(seed: u64, budget: f64) -> Vec<Vec<(usize, f32)>> {
+    epochs_with(seed, budget, InfoBatchConfig::default()).0
+}
+
+/// Every epoch's (id, weight) pairs under `config`, and the optimiser
+/// steps planned and the budget's steps.
+fn epochs_with(
+    seed: u64,
+    budget: f64,
+    config: InfoBatchConfig,
+) -> (Vec<Vec<(usize, f32)>>, u64, u64) {
     let schedule = Schedule::new(N, 64, EPOCHS, budget).unwrap();
-    let strategy = InfoBatch::new(InfoBatchConfig::default()).unwrap();
+    let budget_steps = schedule.budget_steps();
+    let strategy = InfoBatch::new(config).unwrap();
     let mut sampler = Sampler::new(scored_table(N, loss), schedule, strategy, seed).unwrap();
     let mut epochs: Vec<Vec<(usize, f32)>> = vec![Vec::new(); EPOCHS as usize];
+    let mut steps = 0;
     while let Some(Planned::Train(plan)) = sampler.plan().unwrap() {
+        steps += 1;
         let epoch = sampler.strategy().epoch().unwrap() as usize;
+        if epoch >= epochs.len() {
+            epochs.resize(epoch + 1, Vec::new());
+        }
         epochs[epoch].extend(
             plan.train()
                 .iter()
@@ -30,7 +46,7 @@ fn epochs(seed: u64, budget: f64) -> Vec<Vec<(usize, f32)>> {
                 .zip(plan.weights().iter().copied()),
         );
     }
-    epochs
+    (epochs, steps, budget_steps)
 }
 
 #[test]
@@ -101,5 +117,37 @@ fn a_budget_below_one_takes_that_fraction_of_the_kept_samples() {
     for e in 0..EPOCHS as usize {
         let expected = (0.5 * full[e].len() as f64).round() as usize;
         assert_eq!(half[e].len(), expected, "epoch {e}");
+    }
+}
+
+/// Pruning shortens the schedule's epochs; by default the strategy then
+/// draws further, unpruned epochs until the step budget is spent, so it
+/// spends exactly the optimiser steps of every other method. Without
+/// `fill_budget` it stops with the schedule, steps unspent.
+#[test]
+fn the_step_budget_is_spent_unless_told_to_stop_with_the_schedule() {
+    for budget in [1.0, 0.5] {
+        let (epochs, steps, budget_steps) = epochs_with(4, budget, InfoBatchConfig::default());
+        assert_eq!(steps, budget_steps, "budget {budget}");
+        assert!(
+            epochs.len() > EPOCHS as usize,
+            "budget {budget}: no extra epoch"
+        );
+        for (e, epoch) in epochs.iter().enumerate().skip(EPOCHS as usize) {
+            assert!(
+                epoch.iter().all(|&(_, w)| w == 1.0),
+                "epoch {e} is unpruned"
+            );
+        }
+        let stop = InfoBatchConfig {
+            fill_budget: false,
+            ..InfoBatchConfig::default()
+        };
+        let (epochs, steps, budget_steps) = epochs_with(4, budget, stop);
+        assert_eq!(epochs.len(), EPOCHS as usize);
+        assert!(
+            steps < budget_steps,
+            "budget {budget}: {steps} of {budget_steps}"
+        );
     }
 }

@@ -18,6 +18,12 @@ pub struct InfoBatchConfig {
     /// Fraction δ of the epochs during which pruning may happen, in [0, 1]
     /// (0.875): the last (1 − δ) of the epochs train on everything.
     pub delta: f64,
+    /// Go on drawing after the schedule's last epoch (whole, unpruned
+    /// epochs) until the optimiser-step budget is spent (true, the
+    /// default), so that InfoBatch spends the same steps as every other
+    /// method; false ends with the schedule's epochs, as InfoBatch itself
+    /// does, leaving the steps its pruning saved unspent.
+    pub fill_budget: bool,
 }
 
 impl Default for InfoBatchConfig {
@@ -25,6 +31,7 @@ impl Default for InfoBatchConfig {
         Self {
             prune_ratio: 0.5,
             delta: 0.875,
+            fill_budget: true,
         }
     }
 }
@@ -64,9 +71,13 @@ impl InfoBatchConfig {
 /// (annealing). Unscored samples are never pruned. The remaining ids are
 /// shuffled (seeded) and trained on in batches of `batch_size`; under a
 /// budget below 1 each epoch takes `round(budget · kept)` of them (at budget
-/// 1 this is InfoBatch itself). Epochs therefore have varying lengths, and
-/// the strategy finishes after the schedule's last epoch, usually before
-/// the optimiser-step budget is spent: that saving is InfoBatch's point.
+/// 1 this is InfoBatch itself). Epochs therefore have varying lengths, so
+/// the schedule's epochs end before the optimiser-step budget is spent.
+/// With [`InfoBatchConfig::fill_budget`] (the default) the strategy then
+/// goes on with further epochs, unpruned like the annealing ones, until the
+/// sampler's budget stops it: every method of a comparison spends the same
+/// optimiser steps. Without it the strategy ends with the schedule's last
+/// epoch and the saved steps stay unspent, which is InfoBatch's own point.
 ///
 /// Pruning is a Bernoulli(r) draw per low-loss sample, as METHODS states;
 /// the reference code keeps exactly ⌊(1 − r)·L⌋ of the L low-loss samples,
@@ -158,7 +169,7 @@ impl Strategy for InfoBatch {
     fn plan(&mut self, ctx: &PlanContext<'_>) -> Result<Option<Planned>> {
         while self.epoch.is_none() || self.cursor >= self.ids.len() {
             let next = self.epoch.map_or(0, |e| e + 1);
-            if next >= ctx.schedule.epochs() {
+            if next >= ctx.schedule.epochs() && !self.config.fill_budget {
                 return Ok(None);
             }
             self.start_epoch(ctx, next);
