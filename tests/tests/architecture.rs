@@ -145,3 +145,94 @@ fn upward_and_candle_dependencies_are_detected() {
     )];
     assert!(violations(&good).is_empty());
 }
+
+/// Each top-level module of a crate's `src/` (a file or a folder) with the
+/// sibling modules its code names through `crate::…` (comments left out).
+fn module_imports(src: &Path) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(src, &mut all);
+    let mut imports: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for path in all {
+        let rel = path.strip_prefix(src).unwrap();
+        let top = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        let module = top.trim_end_matches(".rs").to_string();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let entry = imports.entry(module.clone()).or_default();
+        for line in text.lines().map(str::trim).filter(|l| !l.starts_with("//")) {
+            for (at, _) in line.match_indices("crate::") {
+                let name: String = line[at + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() && name != module {
+                    entry.insert(name);
+                }
+            }
+        }
+    }
+    imports
+}
+
+/// Pairs of modules that import each other.
+fn module_cycles(imports: &BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (a, deps) in imports {
+        for b in deps {
+            if a < b && imports.get(b).is_some_and(|d| d.contains(a)) {
+                found.push(format!("{a} <-> {b}"));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_module_imports_one_that_imports_it_back() {
+    let mut found = Vec::new();
+    let mut srcs: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("src"))
+        .collect();
+    srcs.push(root().join("xtask/src"));
+    for src in srcs.iter().filter(|s| s.is_dir()) {
+        for cycle in module_cycles(&module_imports(src)) {
+            found.push(format!("{}: {cycle}", src.display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "modules that import each other:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn a_module_cycle_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lib.rs"), "mod a;\nmod b;\n").unwrap();
+    std::fs::write(dir.path().join("a.rs"), "use crate::b::f;\n").unwrap();
+    std::fs::create_dir(dir.path().join("b")).unwrap();
+    std::fs::write(dir.path().join("b/mod.rs"), "// crate::c in a comment\n").unwrap();
+    std::fs::write(dir.path().join("b/inner.rs"), "fn g() { crate::a::h() }\n").unwrap();
+    let imports = module_imports(dir.path());
+    assert_eq!(module_cycles(&imports), ["a <-> b"]);
+    assert!(!imports["b"].contains("c"), "comments are not imports");
+}
