@@ -1,4 +1,4 @@
-//! The layering of DESIGN.md, enforced: a crate may depend only on crates
+//! The layering of docs/architecture.md, enforced: a crate may depend only on crates
 //! below it, and `isdet-data` and `isdet-sampler` never on candle.
 
 use std::collections::BTreeMap;

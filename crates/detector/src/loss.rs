@@ -1,7 +1,7 @@
 //! FCOS losses, with per-image losses and class probabilities from the same
 //! forward pass.
 //!
-//! Formulas (torchvision's definitions, METHODS.md):
+//! Formulas (torchvision's definitions, docs/methods.md):
 //! - sigmoid focal loss `ce · (1 − p_t)^γ · (α·t + (1 − α)(1 − t))`, α 0.25,
 //!   γ 2, with `ce` the numerically stable BCE-with-logits
 //!   `max(x, 0) − x·y + log(1 + e^(−|x|))`;

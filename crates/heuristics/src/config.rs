@@ -10,7 +10,7 @@ use crate::error::{Result, require};
 pub const FOCAL_ALPHA: f32 = 0.25;
 /// The focal loss γ of FCOS (torchvision's default).
 pub const FOCAL_GAMMA: f32 = 2.0;
-/// FCOS's inference score threshold (METHODS.md, "Inference: keep
+/// FCOS's inference score threshold (docs/methods.md, "Inference: keep
 /// sigmoid(cls) > 0.05"), the default centre of the detection form of
 /// [`Heuristic::ThresholdCloseness`].
 pub const SCORE_THRESHOLD: f32 = 0.05;
@@ -55,7 +55,7 @@ pub enum LossPart {
 }
 
 /// One importance heuristic: how a sample's forward-pass outputs become its
-/// score (METHODS.md, "Scoring a training sample"). A configuration names it
+/// score (docs/methods.md, "Scoring a training sample"). A configuration names it
 /// by `kind`, e.g. `{"kind": "loss", "part": "classification"}` or
 /// `kind = "entropy"`.
 ///
@@ -66,20 +66,20 @@ pub enum LossPart {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Heuristic {
-    /// The sample's own loss (METHODS.md "loss"): total, or for detection
+    /// The sample's own loss (docs/methods.md "loss"): total, or for detection
     /// one of the classification / regression / centre-ness parts.
     Loss {
         /// Which part of the loss.
         #[serde(default)]
         part: LossPart,
     },
-    /// Entropy of the class probabilities, in nats (METHODS.md
+    /// Entropy of the class probabilities, in nats (docs/methods.md
     /// "uncertainty"); see [`crate::rules::entropy`].
     Entropy,
-    /// Margin `1 − (p₁ − p₂)` of the two largest outcomes (METHODS.md
+    /// Margin `1 − (p₁ − p₂)` of the two largest outcomes (docs/methods.md
     /// "uncertainty"); see [`crate::rules::margin`].
     Margin,
-    /// Least confidence `1 − p_max` (METHODS.md "uncertainty"); see
+    /// Least confidence `1 − p_max` (docs/methods.md "uncertainty"); see
     /// [`crate::rules::least_confidence`].
     LeastConfidence,
     /// Threshold closeness (Chang et al. 2017, "Active Bias").

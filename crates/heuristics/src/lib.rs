@@ -1,7 +1,7 @@
 //! # isdet-heuristics
 //!
 //! Turns one training forward pass's outputs into one importance score per
-//! sample, for `isdet-sampler` to sample by: the heuristics of METHODS.md,
+//! sample, for `isdet-sampler` to sample by: the heuristics of docs/methods.md,
 //! "Scoring a training sample", computed from what the pass already made
 //! (per-sample losses, class probabilities, the location mask), with no
 //! extra forward or backward pass. It takes plain slices and candle

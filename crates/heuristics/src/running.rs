@@ -12,7 +12,7 @@ use crate::rules::threshold_closeness;
 /// Weight 1 for every visit gives the plain running mean. Weights let a
 /// mixed image (mixup, CutMix, RICAP) credit each of its source samples by
 /// its mixing share (λ and 1 − λ, or area shares), instead of crediting the
-/// whole image to one original id as Arazo et al.'s code does (METHODS.md,
+/// whole image to one original id as Arazo et al.'s code does (docs/methods.md,
 /// "Pitfalls").
 ///
 /// ```

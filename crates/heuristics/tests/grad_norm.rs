@@ -115,7 +115,7 @@ fn softmax_cross_entropy_bound_matches_autograd() {
 }
 
 /// torchvision's sigmoid focal loss, elementwise, written with candle ops
-/// from METHODS.md: `ce · (1 − p_t)^γ · (α·t + (1 − α)(1 − t))`.
+/// from docs/methods.md: `ce · (1 − p_t)^γ · (α·t + (1 − α)(1 − t))`.
 fn focal(x: &Tensor, t: &Tensor, alpha: f64, gamma: f64) -> Tensor {
     let p = candle_nn::ops::sigmoid(x).unwrap();
     let softplus = (x.abs().unwrap().neg().unwrap().exp().unwrap() + 1.0)

@@ -1,7 +1,7 @@
 //! Whether the reference run has converged: a comparison of budgets says
 //! something about importance sampling only when the reference (uniform at
-//! 100%) is trained out. The practical check (../docs/methods.md, "When a
-//! comparison of methods means something"): over the last quarter of its
+//! 100%) is trained out. The practical check (docs/methods.md, "When a
+//! comparison means something"): over the last quarter of its
 //! optimiser steps, the reference's validation metric rises by at most 3%
 //! (relative).
 

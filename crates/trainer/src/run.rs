@@ -1,4 +1,4 @@
-//! One run: the budgeted training loop of DESIGN.md, with evaluation,
+//! One run: the budgeted training loop of docs/architecture.md, with evaluation,
 //! checkpoints, resume and the run directory.
 
 use std::fs::OpenOptions;
