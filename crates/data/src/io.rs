@@ -1,6 +1,5 @@
 //! File helpers: image decoding and encoding, atomic writes, JSON reading.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{DataError, Result};
@@ -64,32 +63,10 @@ pub fn encode_png(img: &ImageBuffer) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, then renamed over the target. A reader never sees a
-/// half-written file, and a killed process leaves the old file (or none).
+/// Writes `bytes` to `path` atomically (`isdet_base::write_atomic`); the
+/// error names the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    }
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| DataError::Config(format!("{} has no file name", path.display())))?;
-    let tmp = path.with_file_name(format!(
-        ".{}.{}.tmp",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.flush()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        DataError::io(path, e)
-    })
+    isdet_base::write_atomic(path, bytes).map_err(|e| DataError::io(path, e))
 }
 
 /// Reads and parses a JSON file; syntax and schema errors name the file,

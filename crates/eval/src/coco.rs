@@ -352,15 +352,5 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Resul
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-    let tmp = match path.file_name() {
-        Some(name) => {
-            let mut n = name.to_os_string();
-            n.push(format!(".tmp{}", std::process::id()));
-            dir.map_or_else(|| n.clone().into(), |d| d.join(&n))
-        }
-        None => return Err(io(std::io::Error::other("not a file path"))),
-    };
-    std::fs::write(&tmp, text).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    isdet_base::write_atomic(path, &text).map_err(io)
 }

@@ -80,20 +80,23 @@ pub enum HeuristicsError {
 /// The result type of `isdet-heuristics`.
 pub type Result<T, E = HeuristicsError> = std::result::Result<T, E>;
 
-/// Returns `InvalidParameter` for `name` unless `valid` holds.
+/// Returns `InvalidParameter` for `name` unless `valid` holds
+/// (`isdet_base::require`).
 pub(crate) fn require(
     valid: bool,
     name: &'static str,
     value: f64,
     expected: &'static str,
 ) -> Result<()> {
-    if valid {
-        Ok(())
-    } else {
-        Err(HeuristicsError::InvalidParameter {
-            name,
-            value,
-            expected,
-        })
+    Ok(isdet_base::require(valid, name, value, expected)?)
+}
+
+impl From<isdet_base::InvalidParameter> for HeuristicsError {
+    fn from(e: isdet_base::InvalidParameter) -> Self {
+        HeuristicsError::InvalidParameter {
+            name: e.name,
+            value: e.value,
+            expected: e.expected,
+        }
     }
 }

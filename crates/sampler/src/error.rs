@@ -101,20 +101,23 @@ pub enum SamplerError {
 /// The result type of `isdet-sampler`.
 pub type Result<T, E = SamplerError> = std::result::Result<T, E>;
 
-/// Returns `InvalidParameter` for `name` unless `valid` holds.
+/// Returns `InvalidParameter` for `name` unless `valid` holds
+/// (`isdet_base::require`).
 pub(crate) fn require(
     valid: bool,
     name: &'static str,
     value: f64,
     expected: &'static str,
 ) -> Result<()> {
-    if valid {
-        Ok(())
-    } else {
-        Err(SamplerError::InvalidParameter {
-            name,
-            value,
-            expected,
-        })
+    Ok(isdet_base::require(valid, name, value, expected)?)
+}
+
+impl From<isdet_base::InvalidParameter> for SamplerError {
+    fn from(e: isdet_base::InvalidParameter) -> Self {
+        SamplerError::InvalidParameter {
+            name: e.name,
+            value: e.value,
+            expected: e.expected,
+        }
     }
 }
