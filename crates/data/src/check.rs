@@ -150,30 +150,13 @@ pub fn check_coco(json: &Path, image_dir: &Path, threads: usize) -> Result<Check
 /// Decodes every image on `threads` threads and reports missing, corrupt or
 /// mis-sized files, in file order.
 fn check_images(images: &[hotcoco::Image], dir: &Path, threads: usize) -> Vec<Defect> {
-    let chunk = images.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = images
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .filter_map(|im| check_image(im, dir))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    vec![Defect {
-                        kind: DefectKind::UndecodableImage,
-                        message: "an image decoder thread panicked".into(),
-                    }]
-                })
-            })
-            .collect()
-    })
+    match crate::par::map_in_order(images, threads, |im| check_image(im, dir)) {
+        Some(found) => found.into_iter().flatten().collect(),
+        None => vec![Defect {
+            kind: DefectKind::UndecodableImage,
+            message: "an image decoder thread panicked".into(),
+        }],
+    }
 }
 
 fn check_image(im: &hotcoco::Image, dir: &Path) -> Option<Defect> {

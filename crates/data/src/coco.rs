@@ -391,6 +391,36 @@ impl CocoWriter {
         Ok(())
     }
 
+    /// Adds scenes `0..len` made by `make`, generated and PNG-encoded on
+    /// up to `threads` threads and written in order; `progress(k)` after
+    /// each `k` scenes written.
+    pub fn add_generated(
+        &mut self,
+        len: usize,
+        threads: usize,
+        make: impl Fn(usize) -> Result<DetectionSample> + Sync,
+        mut progress: impl FnMut(usize),
+    ) -> Result<()> {
+        // Chunks bound the memory held at once; each is fanned out.
+        const CHUNK: usize = 256;
+        for start in (0..len).step_by(CHUNK) {
+            let ids: Vec<usize> = (start..(start + CHUNK).min(len)).collect();
+            let encode = |&i: &usize| -> Result<(DetectionSample, Vec<u8>)> {
+                let sample = make(i)?;
+                let png = encode_png(&sample.image)?;
+                Ok((sample, png))
+            };
+            let encoded = crate::par::map_in_order(&ids, threads, encode)
+                .ok_or_else(|| DataError::Config("a scene generator thread panicked".into()))?;
+            for item in encoded {
+                let (sample, png) = item?;
+                self.add_encoded(&sample, &png)?;
+            }
+            progress(ids.len());
+        }
+        Ok(())
+    }
+
     /// Writes the annotations JSON and returns its path.
     pub fn finish(self) -> Result<PathBuf> {
         let path = self.json_path();

@@ -47,6 +47,8 @@ mod idx;
 pub mod io;
 mod loader;
 mod mnist;
+pub mod npm;
+mod par;
 mod rand_augment;
 pub mod seed;
 mod synth;
