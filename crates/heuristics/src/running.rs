@@ -1,5 +1,9 @@
 //! Per-sample state of Active Bias's threshold closeness.
 
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+
 use crate::error::{HeuristicsError, Result, require};
 use crate::rules::threshold_closeness;
 
@@ -112,5 +116,49 @@ impl RunningTrueClassMean {
     /// recorded or out of range.
     pub fn closeness(&self, id: usize) -> Option<f32> {
         self.mean(id).map(threshold_closeness)
+    }
+
+    /// The state as named CPU tensors `mean` and `weight` (both `[len]`),
+    /// the form a checkpoint stores.
+    pub fn to_tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let n = self.len();
+        let tensor = |field: &'static str, v: &[f32]| {
+            Tensor::from_slice(v, n, &Device::Cpu)
+                .map_err(|source| HeuristicsError::Tensor { field, source })
+        };
+        Ok(HashMap::from([
+            ("mean".to_string(), tensor("mean", &self.mean)?),
+            ("weight".to_string(), tensor("weight", &self.weight)?),
+        ]))
+    }
+
+    /// The state [`to_tensors`](Self::to_tensors) stored. Recording each
+    /// mean with its total weight into an empty state reproduces it
+    /// exactly, so a resumed run scores as the uninterrupted one.
+    pub fn from_tensors(tensors: &HashMap<String, Tensor>) -> Result<Self> {
+        let read = |field: &'static str| -> Result<Vec<f32>> {
+            let t = tensors
+                .get(field)
+                .ok_or_else(|| HeuristicsError::ShapeMismatch {
+                    field,
+                    expected: "a tensor of the running means' state".into(),
+                    found: "none".into(),
+                })?;
+            t.to_vec1::<f32>()
+                .map_err(|source| HeuristicsError::Tensor { field, source })
+        };
+        let (mean, weight) = (read("mean")?, read("weight")?);
+        if mean.len() != weight.len() {
+            return Err(HeuristicsError::ShapeMismatch {
+                field: "weight",
+                expected: format!("[{}]", mean.len()),
+                found: format!("[{}]", weight.len()),
+            });
+        }
+        let mut state = Self::new(mean.len())?;
+        for (id, (&m, &w)) in mean.iter().zip(&weight).enumerate() {
+            state.record(id, m, w)?;
+        }
+        Ok(state)
     }
 }

@@ -291,3 +291,20 @@ fn every_score_is_finite_and_non_negative_at_the_extremes() {
         }
     }
 }
+
+/// The running means survive a checkpoint: stored as tensors and read
+/// back, they are the same state, and a missing tensor is named.
+#[test]
+fn running_means_round_trip_through_tensors() {
+    let mut state = isdet_heuristics::RunningTrueClassMean::new(4).unwrap();
+    state.record(0, 0.25, 1.0).unwrap();
+    state.record(0, 0.75, 2.0).unwrap();
+    state.record(2, 0.5, 0.5).unwrap();
+    let tensors = state.to_tensors().unwrap();
+    let back = isdet_heuristics::RunningTrueClassMean::from_tensors(&tensors).unwrap();
+    assert_eq!(back, state);
+    let mut partial = tensors.clone();
+    partial.remove("weight");
+    let err = isdet_heuristics::RunningTrueClassMean::from_tensors(&partial).unwrap_err();
+    assert!(err.to_string().contains("weight"), "{err}");
+}

@@ -52,8 +52,8 @@ pub struct RunConfig {
     pub on_nonfinite: NonFinitePolicy,
     /// The run seed: weights, sampling and augmentation derive from it.
     pub seed: u64,
-    /// `cpu`, `cuda` or `cuda:N`.
-    pub device: String,
+    /// Where the run trains: `cpu`, `cuda` or `cuda:N`.
+    pub device: DeviceConfig,
     /// Faults injected on purpose, for testing the error paths.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultInjection>,
@@ -82,9 +82,74 @@ impl Default for RunConfig {
             grad_clip: Some(10.0),
             on_nonfinite: NonFinitePolicy::Stop,
             seed: 0,
-            device: "cpu".into(),
+            device: DeviceConfig::Cpu,
             fault: None,
         }
+    }
+}
+
+/// Where a run trains; written `cpu`, `cuda` (the first GPU) or `cuda:N`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DeviceConfig {
+    /// The CPU (isdet's fast kernels).
+    #[default]
+    Cpu,
+    /// CUDA GPU number N (needs a build with `--features cuda`).
+    Cuda(usize),
+}
+
+impl DeviceConfig {
+    /// The candle device; an error naming the field when CUDA is not
+    /// available (not built in, or no such GPU).
+    pub fn open(self) -> Result<candle_core::Device> {
+        match self {
+            DeviceConfig::Cpu => Ok(candle_core::Device::Cpu),
+            DeviceConfig::Cuda(n) => candle_core::Device::new_cuda(n).map_err(|e| {
+                TrainerError::Config(format!(
+                    "device: {self} is not available ({e}); isdet must be built with --features cuda"
+                ))
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceConfig::Cpu => f.write_str("cpu"),
+            DeviceConfig::Cuda(0) => f.write_str("cuda"),
+            DeviceConfig::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceConfig {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "cpu" => Ok(DeviceConfig::Cpu),
+            "cuda" => Ok(DeviceConfig::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceConfig::Cuda)
+                .ok_or_else(|| format!("{other:?} is not cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl Serialize for DeviceConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|e| serde::de::Error::custom(format!("device: {e}")))
     }
 }
 

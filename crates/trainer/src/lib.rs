@@ -30,6 +30,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod classification;
 mod config;
 mod data;
@@ -39,13 +40,14 @@ mod journal;
 mod lr;
 mod records;
 mod run;
+mod rundir;
 mod task;
 
 pub use config::{
-    AugmentConfig, DataConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule, ModelConfig,
-    NonFinitePolicy, OptimizerConfig, RunConfig, Task, read_config_value,
+    AugmentConfig, DataConfig, DeviceConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule,
+    ModelConfig, NonFinitePolicy, OptimizerConfig, RunConfig, Task, read_config_value,
 };
 pub use error::{Result, TrainerError};
 pub use lr::learning_rate;
 pub use records::{CheckpointState, MetricsRecord, PhaseTimes, Summary, files};
-pub use run::{RunOutcome, TrainOptions, device, train};
+pub use run::{RunOutcome, TrainOptions, train};

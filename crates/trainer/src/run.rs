@@ -1,28 +1,27 @@
 //! One run: the budgeted training loop of docs/architecture.md, with evaluation,
 //! checkpoints, resume and the run directory.
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
-use isdet_detector::checkpoint::{load_tensors, load_weights, save_tensors};
 use isdet_detector::{AdamW, Optimizer, Sgd, clip_grad_norm};
 use isdet_eval::{write_json_atomic, write_results};
 use isdet_heuristics::Scorer;
 use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, Strategy};
 
+use crate::checkpoint::{CheckpointFiles, Checkpointer};
 use crate::classification::ClassificationTask;
 use crate::config::{NonFinitePolicy, OptimizerConfig, RunConfig, Task};
 use crate::detection::DetectionTask;
 use crate::error::{Result, TrainerError, io_err};
 use crate::journal::Journal;
 use crate::lr::learning_rate;
-use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary, files};
+use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+use crate::rundir::{RunFiles, append_line, check_config, read_json, truncate};
 use crate::task::{Evaluation, Forward, TaskRunner};
 
 /// How a run is driven (not part of its configuration: these change
@@ -54,35 +53,6 @@ pub enum RunOutcome {
     },
 }
 
-/// The files of a run directory.
-struct RunFiles {
-    dir: PathBuf,
-}
-
-impl RunFiles {
-    fn config(&self) -> PathBuf {
-        self.dir.join(files::CONFIG)
-    }
-    fn metrics(&self) -> PathBuf {
-        self.dir.join(files::METRICS)
-    }
-    fn journal(&self) -> PathBuf {
-        self.dir.join(files::JOURNAL)
-    }
-    fn checkpoint_dir(&self) -> PathBuf {
-        self.dir.join(files::CHECKPOINT_DIR)
-    }
-    fn state(&self) -> PathBuf {
-        self.checkpoint_dir().join(files::STATE)
-    }
-    fn summary(&self) -> PathBuf {
-        self.dir.join(files::SUMMARY)
-    }
-    fn val_annotations(&self) -> PathBuf {
-        self.dir.join(files::VAL_ANNOTATIONS)
-    }
-}
-
 /// Trains `config` in run directory `dir`: starts it, resumes it from its
 /// last checkpoint, or, when it is finished, returns its summary.
 pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<RunOutcome> {
@@ -99,70 +69,11 @@ pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<R
     run.run_loop()
 }
 
-fn check_config(files: &RunFiles, config: &RunConfig) -> Result<()> {
-    let path = files.config();
-    if path.exists() {
-        let old: serde_json::Value = read_json(&path)?;
-        // Through text, as the file was: f32 fields then compare equal.
-        let new: serde_json::Value = serde_json::to_string(config)
-            .and_then(|t| serde_json::from_str(&t))
-            .map_err(|e| TrainerError::Config(e.to_string()))?;
-        if old != new {
-            let field = match (old.as_object(), new.as_object()) {
-                (Some(a), Some(b)) => b
-                    .iter()
-                    .find(|(k, v)| a.get(*k) != Some(v))
-                    .map(|(k, _)| k.clone())
-                    .or_else(|| a.keys().find(|k| !b.contains_key(*k)).cloned())
-                    .unwrap_or_default(),
-                _ => String::new(),
-            };
-            return Err(TrainerError::ConfigChanged {
-                dir: files.dir.clone(),
-                field,
-            });
-        }
-    } else {
-        write_json_atomic(&path, config)?;
-    }
-    Ok(())
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    serde_json::from_str(&text).map_err(|e| TrainerError::Malformed {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
-}
-
-/// The device a configuration names.
-pub fn device(name: &str) -> Result<Device> {
-    match name {
-        "cpu" => Ok(Device::Cpu),
-        cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
-            let ordinal = cuda
-                .strip_prefix("cuda:")
-                .map(|n| n.parse::<usize>())
-                .transpose()
-                .map_err(|_| TrainerError::Config(format!("device: {name:?} is not cuda:N")))?
-                .unwrap_or(0);
-            Device::new_cuda(ordinal).map_err(|e| {
-                TrainerError::Config(format!(
-                    "device: {name} is not available ({e}); isdet must be built with --features cuda"
-                ))
-            })
-        }
-        other => Err(TrainerError::Config(format!(
-            "device: {other:?} is not cpu, cuda or cuda:N"
-        ))),
-    }
-}
-
 struct Run<'a> {
     config: &'a RunConfig,
     options: &'a TrainOptions,
     files: RunFiles,
+    checkpointer: Checkpointer,
     device: Device,
     task: Box<dyn TaskRunner>,
     optimizer: Box<dyn Optimizer>,
@@ -186,7 +97,7 @@ struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(config: &'a RunConfig, files: RunFiles, options: &'a TrainOptions) -> Result<Self> {
-        let device = device(&config.device)?;
+        let device = config.device.open()?;
         let task: Box<dyn TaskRunner> = match config.task {
             Task::Detection => Box::new(DetectionTask::new(
                 config,
@@ -241,6 +152,7 @@ impl<'a> Run<'a> {
         Ok(Run {
             config,
             options,
+            checkpointer: Checkpointer::new(&files.dir),
             files,
             device,
             task,
@@ -268,23 +180,18 @@ impl<'a> Run<'a> {
     /// Restores the last checkpoint, or starts afresh with the step-0
     /// evaluation.
     fn resume_or_start(&mut self) -> Result<()> {
-        let state_path = self.files.state();
-        if !state_path.exists() {
+        if !self.checkpointer.exists() {
             let (journal, _) = Journal::open(&self.files.journal(), 0)?;
             self.journal = Some(journal);
             truncate(&self.files.metrics(), 0)?;
             return self.evaluate_and_log();
         }
-        let state: CheckpointState = read_json(&state_path)?;
-        let ckpt = self.files.checkpoint_dir();
-        load_weights(self.task.params(), &ckpt.join(&state.weights))?;
-        self.optimizer
-            .load_state(&load_tensors(&ckpt.join(&state.optimizer), &self.device)?)?;
-        if let Some(name) = &state.scorer {
-            let tensors = load_tensors(&ckpt.join(name), &Device::Cpu)?;
-            self.scorer
-                .set_state(scorer_state(&tensors, &ckpt.join(name))?)?;
-        }
+        let state = self.checkpointer.restore(
+            self.task.as_ref(),
+            self.optimizer.as_mut(),
+            &mut self.scorer,
+            &self.device,
+        )?;
         let (journal, entries) = Journal::open(&self.files.journal(), state.journal_len)?;
         self.journal = Some(journal);
         self.replay(&entries)?;
@@ -584,22 +491,6 @@ impl<'a> Run<'a> {
     }
 
     fn checkpoint(&mut self) -> Result<()> {
-        let dir = self.files.checkpoint_dir();
-        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let tag = format!("{:08}", self.sampler.steps_planned());
-        let weights = format!("model-{tag}.safetensors");
-        let optimizer = format!("optimizer-{tag}.safetensors");
-        self.task
-            .save_model(&dir.join(&weights), &dir.join("model.json"))?;
-        save_tensors(&self.optimizer.state()?, &dir.join(&optimizer))?;
-        let scorer = match self.scorer.state() {
-            Some(state) => {
-                let name = format!("scorer-{tag}.safetensors");
-                save_tensors(&scorer_tensors(state)?, &dir.join(&name))?;
-                Some(name)
-            }
-            None => None,
-        };
         let journal_len = match self.journal.as_mut() {
             Some(j) => j.sync()?,
             None => 0,
@@ -607,7 +498,7 @@ impl<'a> Run<'a> {
         let metrics_len = std::fs::metadata(self.files.metrics())
             .map(|m| m.len())
             .unwrap_or(0);
-        let state = CheckpointState {
+        let state = |names: CheckpointFiles| CheckpointState {
             sampler_steps: self.sampler.steps_planned(),
             optimiser_steps: self.optimiser_steps(),
             journal_len,
@@ -618,26 +509,17 @@ impl<'a> Run<'a> {
             skipped_batches: self.skipped,
             last_eval_step: self.last_eval_step,
             lr: self.lr,
-            weights: weights.clone(),
-            optimizer: optimizer.clone(),
-            scorer: scorer.clone(),
+            weights: names.weights,
+            optimizer: names.optimizer,
+            scorer: names.scorer,
         };
-        // state.json is the commit point: the files it names are complete
-        // before it is renamed into place, and older ones go only after.
-        write_json_atomic(&self.files.state(), &state)?;
-        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))?.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let stale = ["model-", "optimizer-", "scorer-"]
-                .iter()
-                .any(|p| name.starts_with(p))
-                && name != weights
-                && name != optimizer
-                && Some(&name) != scorer.as_ref();
-            if stale {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-        Ok(())
+        self.checkpointer.save(
+            self.sampler.steps_planned(),
+            self.task.as_ref(),
+            self.optimizer.as_ref(),
+            &self.scorer,
+            state,
+        )
     }
 
     fn finish(&mut self) -> Result<RunOutcome> {
@@ -684,73 +566,4 @@ impl<'a> Run<'a> {
             .finish_with_message(format!("{metric} {value:.4}"));
         Ok(RunOutcome::Finished(summary))
     }
-}
-
-/// The running means of a scorer as tensors `mean` and `weight`.
-fn scorer_tensors(
-    state: &isdet_heuristics::RunningTrueClassMean,
-) -> Result<std::collections::HashMap<String, candle_core::Tensor>> {
-    let n = state.len();
-    let mean: Vec<f32> = (0..n).map(|i| state.mean(i).unwrap_or(0.0)).collect();
-    let weight: Vec<f32> = (0..n).map(|i| state.weight(i)).collect();
-    Ok([
-        (
-            "mean".to_string(),
-            candle_core::Tensor::from_vec(mean, n, &Device::Cpu)?,
-        ),
-        (
-            "weight".to_string(),
-            candle_core::Tensor::from_vec(weight, n, &Device::Cpu)?,
-        ),
-    ]
-    .into_iter()
-    .collect())
-}
-
-/// Rebuilds running means from [`scorer_tensors`]: recording each mean
-/// with its total weight into an empty state reproduces it exactly.
-fn scorer_state(
-    tensors: &std::collections::HashMap<String, candle_core::Tensor>,
-    path: &Path,
-) -> Result<isdet_heuristics::RunningTrueClassMean> {
-    let read = |name: &str| -> Result<Vec<f32>> {
-        let t = tensors.get(name).ok_or_else(|| TrainerError::Malformed {
-            path: path.to_path_buf(),
-            message: format!("tensor {name} is missing"),
-        })?;
-        Ok(t.to_vec1::<f32>()?)
-    };
-    let (mean, weight) = (read("mean")?, read("weight")?);
-    let mut state = isdet_heuristics::RunningTrueClassMean::new(mean.len())?;
-    for (id, (&m, &w)) in mean.iter().zip(&weight).enumerate() {
-        state.record(id, m, w)?;
-    }
-    Ok(state)
-}
-
-/// Cuts `path` to `len` bytes (creating it when missing).
-fn truncate(path: &Path, len: u64) -> Result<()> {
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io_err(path))?;
-    file.set_len(len).map_err(io_err(path))
-}
-
-/// Appends one JSON line and flushes it to disk.
-fn append_line<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let mut line = serde_json::to_vec(value).map_err(|e| TrainerError::Malformed {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    line.push(b'\n');
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    file.write_all(&line).map_err(io_err(path))?;
-    file.sync_data().map_err(io_err(path))
 }

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions, TrainerError, train};
+use isdet_trainer::{
+    DeviceConfig, RunConfig, RunOutcome, Summary, TrainOptions, TrainerError, train,
+};
 use serde_json::json;
 
 /// A run of 16 optimiser steps (32 scenes, batch 4, 2 epochs) at 64 px.
@@ -154,10 +156,23 @@ fn bad_configurations_name_the_field() {
         ("model.input_size=50", "model.input_size"),
         ("strategy={\"kind\": \"no_such\"}", "no_such"),
         ("lr.base=-1", "lr.base"),
+        ("device=gpu", "device: \"gpu\" is not cpu, cuda or cuda:N"),
+        ("device=cuda:x", "device: \"cuda:x\""),
     ] {
         let base = serde_json::to_value(tiny(&[])).unwrap();
         let err = RunConfig::from_value(base, &[set.to_string()]).unwrap_err();
         assert!(err.to_string().contains(field), "{set}: {err}");
+    }
+    // The device is typed: its text form goes in and comes back out.
+    for (text, device) in [
+        ("cpu", DeviceConfig::Cpu),
+        ("cuda", DeviceConfig::Cuda(0)),
+        ("cuda:3", DeviceConfig::Cuda(3)),
+    ] {
+        let base = serde_json::to_value(tiny(&[])).unwrap();
+        let config = RunConfig::from_value(base, &[format!("device={text}")]).unwrap();
+        assert_eq!(config.device, device);
+        assert_eq!(serde_json::to_value(config).unwrap()["device"], text);
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
