@@ -83,14 +83,8 @@ impl ClassificationTask {
         let classes = train.class_names().len();
         let size = config.model.input_size;
         let channels = train.get(0)?.image.channels;
-        let model_config = match config.model.preset.as_str() {
-            "small" => ClassifierConfig::small(channels, classes),
-            other => {
-                return Err(TrainerError::Config(format!(
-                    "model.preset: {other:?} is not a classifier preset (small)"
-                )));
-            }
-        };
+        // The preset was checked at load (only `small` is a classifier).
+        let model_config = ClassifierConfig::small(channels, classes);
         let model = Classifier::new(model_config, config.seed, device)?.with_kernels(kernels);
         let augment = cls_augment(config.augment, size, channels)?;
         Ok(ClassificationTask {

@@ -225,8 +225,9 @@ impl Default for DataConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `tiny` (CPU default) or `small`.
-    pub preset: String,
+    /// `tiny` (the detector's CPU default) or `small` (the detector's GPU
+    /// size, and the classifier).
+    pub preset: Preset,
     /// Side of the square model input, a multiple of 32.
     pub input_size: usize,
 }
@@ -234,7 +235,7 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         ModelConfig {
-            preset: "tiny".into(),
+            preset: Preset::Tiny,
             input_size: 96,
         }
     }
@@ -313,6 +314,37 @@ pub enum OptimizerConfig {
 impl Default for OptimizerConfig {
     fn default() -> Self {
         OptimizerConfig::Adamw { weight_decay: 1e-4 }
+    }
+}
+
+/// A model size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// The detector's CPU default (~0.4 M parameters).
+    Tiny,
+    /// The detector's GPU size (a few M parameters); the classifier.
+    Small,
+}
+
+impl Preset {
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Tiny => "tiny",
+            Preset::Small => "small",
+        }
+    }
+}
+
+impl AugmentConfig {
+    /// Whether the recipe is one of `task`'s.
+    pub fn fits(self, task: Task) -> bool {
+        use AugmentConfig::*;
+        match task {
+            Task::Detection => matches!(self, Train | Light | None),
+            Task::Classification => !matches!(self, Train | Light),
+        }
     }
 }
 
@@ -461,6 +493,25 @@ impl RunConfig {
             return bad(
                 "data",
                 format!("{:?} data does not fit the {:?} task", self.data, self.task),
+            );
+        }
+        if !self.augment.fits(self.task) {
+            return bad(
+                "augment",
+                format!(
+                    "{:?} is not a {:?} recipe (detection: train, light or none; \
+                     classification: standard, mixup, cutmix, ricap, cutout, rand-augment or none)",
+                    self.augment, self.task
+                ),
+            );
+        }
+        if self.task == Task::Classification && self.model.preset != Preset::Small {
+            return bad(
+                "model.preset",
+                format!(
+                    "{} is not a classifier preset (small)",
+                    self.model.preset.name()
+                ),
             );
         }
         if !(self.lr.base.is_finite() && self.lr.base >= 0.0) {

@@ -44,7 +44,7 @@ impl DetectionTask {
         let classes = train.class_names().len();
         let size = config.model.input_size;
         let model = Fcos::new(
-            FcosConfig::preset(&config.model.preset, classes, size)?,
+            FcosConfig::preset(config.model.preset.name(), classes, size)?,
             config.seed,
             device,
         )?

@@ -45,7 +45,7 @@ mod task;
 
 pub use config::{
     AugmentConfig, DataConfig, DeviceConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule,
-    ModelConfig, NonFinitePolicy, OptimizerConfig, RunConfig, Task, read_config_value,
+    ModelConfig, NonFinitePolicy, OptimizerConfig, Preset, RunConfig, Task, read_config_value,
 };
 pub use error::{Result, TrainerError};
 pub use lr::learning_rate;

@@ -156,6 +156,8 @@ fn bad_configurations_name_the_field() {
         ("model.input_size=50", "model.input_size"),
         ("strategy={\"kind\": \"no_such\"}", "no_such"),
         ("lr.base=-1", "lr.base"),
+        ("augment=ricap", "augment: Ricap is not a Detection recipe"),
+        ("model.preset=huge", "huge"),
         ("device=gpu", "device: \"gpu\" is not cpu, cuda or cuda:N"),
         ("device=cuda:x", "device: \"cuda:x\""),
     ] {
