@@ -12,7 +12,7 @@ use isdet_data::{
     SynthConfig, SynthDataset,
 };
 use isdet_detector::{AdamW, DecodeConfig, Fcos, FcosConfig, Optimizer, assign, decode, fcos_loss};
-use isdet_eval::{DetectionResult, GroundTruth, GtImage, evaluate_boxes};
+use isdet_eval::{CocoResult, GroundTruth, GtImage, evaluate_boxes};
 
 /// COCO AP50 of `dets` (per image: (image id, detections)) against the
 /// dataset's ground truth, through isdet-eval (hotcoco, bit-identical to
@@ -43,15 +43,9 @@ fn ap50(gt: &SynthDataset, dets: &[(u64, Vec<isdet_detector::Detection>)]) -> f6
         });
         truth.add_image(image, boxes).unwrap();
     }
-    let results: Vec<DetectionResult> = dets
+    let results: Vec<CocoResult> = dets
         .iter()
         .flat_map(|(image_id, ds)| isdet_detector::to_coco_results(*image_id, ds, classes))
-        .map(|r| DetectionResult {
-            image_id: r.image_id,
-            category_id: r.category_id,
-            bbox: r.bbox,
-            score: r.score,
-        })
         .collect();
     evaluate_boxes(&truth, &results)
         .unwrap()

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use candle_core::{Device, Tensor};
 use clap::Subcommand;
 use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
-use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, assign, decode, fcos_loss};
+use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, fcos_loss};
 use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
 use isdet_kernels::{Kernels, conv2d, conv2d_relu};
 use serde::Serialize;
@@ -284,7 +284,7 @@ fn detector_step(
         let start = Instant::now();
         // Targets are assigned inside the step, as the trainer must for
         // augmented batches.
-        let targets = assign(model.locations(), &boxes, 5, model.config().center_radius)?;
+        let targets = model.targets(&boxes)?;
         let loss = fcos_loss(&model.forward(&images, true)?, &targets, None)?;
         sgd.step(&loss.objective.backward()?)?;
         let value = loss.objective.to_scalar::<f32>()?;
@@ -309,14 +309,9 @@ fn detector_step(
     for i in 0..steps + 1 {
         let start = Instant::now();
         let out = model.forward(&images, false)?;
-        decode(
-            &out,
-            model.locations(),
-            &lbs,
-            &sizes,
-            &DecodeConfig::default(),
-        )
-        .context("decoding")?;
+        model
+            .detect(&out, &lbs, &sizes, &DecodeConfig::default())
+            .context("decoding")?;
         if i >= 1 {
             infer.push(start.elapsed().as_secs_f64() * 1e3);
         }

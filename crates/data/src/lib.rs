@@ -76,4 +76,6 @@ pub use mnist::{
     split_six_sevenths,
 };
 pub use synth::{SYNTH_CLASSES, SynthConfig, SynthDataset, generate_scene};
-pub use types::{Annotation, BBox, ClassNames, ClassificationSample, DetectionSample, ImageBuffer};
+pub use types::{
+    Annotation, BBox, ClassNames, ClassificationSample, CocoResult, DetectionSample, ImageBuffer,
+};

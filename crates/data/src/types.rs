@@ -256,3 +256,17 @@ impl ClassNames {
         self.category_ids.get(class as usize).copied()
     }
 }
+
+/// One detection in the COCO results format (what a results file holds,
+/// what COCO evaluation reads).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CocoResult {
+    /// The image it was found in.
+    pub image_id: u64,
+    /// The category id (of the dataset, not a class index).
+    pub category_id: u64,
+    /// `[x, y, width, height]` in original image pixels.
+    pub bbox: [f64; 4],
+    /// Confidence.
+    pub score: f64,
+}

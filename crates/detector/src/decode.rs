@@ -1,8 +1,7 @@
 //! From head outputs to detections: score threshold, top-k per level,
 //! per-class NMS, and boxes mapped back to the original image.
 
-use isdet_data::{BBox, ClassNames, Letterbox};
-use serde::Serialize;
+use isdet_data::{BBox, ClassNames, CocoResult, Letterbox};
 
 use crate::assign::Locations;
 use crate::error::Result;
@@ -124,19 +123,6 @@ pub fn decode(
         all.push(dets);
     }
     Ok(all)
-}
-
-/// One record of a COCO results file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CocoResult {
-    /// COCO image id.
-    pub image_id: u64,
-    /// COCO category id.
-    pub category_id: u64,
-    /// `[x, y, width, height]`.
-    pub bbox: [f64; 4],
-    /// Confidence.
-    pub score: f64,
 }
 
 /// COCO results records of one image's detections (category ids through

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use isdet_data::CocoResult;
+
 use crate::error::{EvalError, Result};
 
 /// The names of the 12 COCO summary statistics, in pycocotools' order.
@@ -160,26 +162,13 @@ impl GroundTruth {
     }
 }
 
-/// One detection in the COCO results format.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct DetectionResult {
-    /// The image it was found in.
-    pub image_id: u64,
-    /// The category id (of the dataset, not a class index).
-    pub category_id: u64,
-    /// `[x, y, width, height]` in original image pixels.
-    pub bbox: [f64; 4],
-    /// Confidence.
-    pub score: f64,
-}
-
 /// Reads a COCO results file (a JSON array of detections).
-pub fn read_results(path: &Path) -> Result<Vec<DetectionResult>> {
+pub fn read_results(path: &Path) -> Result<Vec<CocoResult>> {
     read_json(path)
 }
 
 /// Writes detections as a COCO results file, atomically.
-pub fn write_results(path: &Path, results: &[DetectionResult]) -> Result<()> {
+pub fn write_results(path: &Path, results: &[CocoResult]) -> Result<()> {
     write_json_atomic(path, &results)
 }
 
@@ -222,7 +211,7 @@ impl BoxMetrics {
 /// Scores `results` against `gt` with the COCO box protocol (hotcoco,
 /// bit-identical to pycocotools). Detections on images the ground truth
 /// does not have, or of unknown categories, are an error naming the first.
-pub fn evaluate_boxes(gt: &GroundTruth, results: &[DetectionResult]) -> Result<BoxMetrics> {
+pub fn evaluate_boxes(gt: &GroundTruth, results: &[CocoResult]) -> Result<BoxMetrics> {
     let image_ids: std::collections::HashSet<u64> = gt.images.iter().map(|i| i.id).collect();
     let category_ids: std::collections::HashSet<u64> = gt.categories.iter().map(|c| c.id).collect();
     for (k, r) in results.iter().enumerate() {

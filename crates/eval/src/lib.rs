@@ -13,12 +13,12 @@
 //! scored with it.
 //!
 //! ```
-//! use isdet_eval::{CostAxis, CurvePoint, DetectionResult, GroundTruth, GtImage, cost_to_target, evaluate_boxes};
+//! use isdet_eval::{CostAxis, CurvePoint, CocoResult, GroundTruth, GtImage, cost_to_target, evaluate_boxes};
 //!
 //! let mut gt = GroundTruth::new([(1, "square".to_string())]);
 //! let image = GtImage { id: 7, width: 64, height: 64, file_name: "7.png".into() };
 //! gt.add_image(image, [(1, [10.0, 10.0, 20.0, 20.0], false)])?;
-//! let found = DetectionResult { image_id: 7, category_id: 1, bbox: [10.0, 10.0, 20.0, 20.0], score: 0.9 };
+//! let found = CocoResult { image_id: 7, category_id: 1, bbox: [10.0, 10.0, 20.0, 20.0], score: 0.9 };
 //! let metrics = evaluate_boxes(&gt, &[found])?;
 //! assert!((metrics.get("AP50").unwrap() - 1.0).abs() < 1e-12);
 //!
@@ -39,11 +39,12 @@ mod stats;
 
 pub use accuracy::top1_accuracy;
 pub use coco::{
-    BoxMetrics, DetectionResult, GroundTruth, GtAnnotation, GtCategory, GtImage, STAT_NAMES,
-    evaluate_boxes, evaluate_files, read_results, summary_lines, write_json_atomic, write_results,
+    BoxMetrics, GroundTruth, GtAnnotation, GtCategory, GtImage, STAT_NAMES, evaluate_boxes,
+    evaluate_files, read_results, summary_lines, write_json_atomic, write_results,
 };
 pub use curve::{CostAxis, CurvePoint, cost_to_target, final_metric, mean_metric_over_cost};
 pub use error::{EvalError, Result};
+pub use isdet_data::CocoResult;
 pub use stats::{
     DEFAULT_RESAMPLES, PairedComparison, SeedSummary, paired_bootstrap, summarize_seeds,
 };

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use isdet_eval::{
-    DetectionResult, EvalError, GroundTruth, GtImage, STAT_NAMES, evaluate_boxes, evaluate_files,
+    CocoResult, EvalError, GroundTruth, GtImage, STAT_NAMES, evaluate_boxes, evaluate_files,
     read_results, write_results,
 };
 
@@ -21,8 +21,8 @@ fn image(id: u64) -> GtImage {
     }
 }
 
-fn det(image_id: u64, category_id: u64, bbox: [f64; 4], score: f64) -> DetectionResult {
-    DetectionResult {
+fn det(image_id: u64, category_id: u64, bbox: [f64; 4], score: f64) -> CocoResult {
+    CocoResult {
         image_id,
         category_id,
         bbox,

@@ -6,11 +6,8 @@ use std::time::Instant;
 
 use candle_core::Device;
 use isdet_data::{DetAugment, DetTarget, DetectionPipeline};
-use isdet_detector::{
-    DecodeConfig, Fcos, FcosConfig, Kernels, LossOutput, ParamStore, assign, decode, fcos_loss,
-    to_coco_results,
-};
-use isdet_eval::{DetectionResult, GroundTruth};
+use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Kernels, LossOutput, ParamStore, fcos_loss};
+use isdet_eval::GroundTruth;
 use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
 
 use crate::config::{AugmentConfig, RunConfig};
@@ -101,13 +98,7 @@ impl TaskRunner for DetectionTask {
             .iter()
             .map(|t: &DetTarget| &t.annotations[..])
             .collect();
-        let cfg = self.model.config();
-        let targets = assign(
-            self.model.locations(),
-            &boxes,
-            cfg.num_classes,
-            cfg.center_radius,
-        )?;
+        let targets = self.model.targets(&boxes)?;
         time.data += t.elapsed().as_secs_f64();
         let t = Instant::now();
         let out = self.model.forward(&images, true)?;
@@ -143,24 +134,18 @@ impl TaskRunner for DetectionTask {
         for chunk in ids.chunks(self.eval_batch) {
             let (images, targets) = load_batch(&self.val, chunk, 0, &self.device)?;
             let out = self.model.forward(&images, false)?;
+            let ids: Vec<u64> = targets.iter().map(|t| t.image_id).collect();
             let letterboxes: Vec<_> = targets.iter().map(|t| t.letterbox).collect();
             let sizes: Vec<_> = targets.iter().map(|t| t.original_size).collect();
-            let dets = decode(
+            let config = DecodeConfig::default();
+            results.extend(self.model.detect_coco(
                 &out,
-                self.model.locations(),
+                &ids,
                 &letterboxes,
                 &sizes,
-                &DecodeConfig::default(),
-            )?;
-            for (target, d) in targets.iter().zip(dets) {
-                let found = to_coco_results(target.image_id, &d, &classes);
-                results.extend(found.into_iter().map(|r| DetectionResult {
-                    image_id: r.image_id,
-                    category_id: r.category_id,
-                    bbox: r.bbox,
-                    score: r.score,
-                }));
-            }
+                &config,
+                &classes,
+            )?);
         }
         let metrics = isdet_eval::evaluate_boxes(&self.gt, &results)?;
         Ok(Evaluation {

@@ -8,7 +8,7 @@ use std::path::Path;
 use candle_core::{Device, Tensor};
 use isdet_data::{BatchRequest, Pipeline, collate};
 use isdet_detector::ParamStore;
-use isdet_eval::DetectionResult;
+use isdet_eval::CocoResult;
 use isdet_heuristics::Scorer;
 
 use crate::error::Result;
@@ -27,7 +27,7 @@ pub(crate) struct Evaluation {
     /// The metrics under their names (`AP`, `AP50`, … or `top1`).
     pub metrics: BTreeMap<String, f64>,
     /// Detections for `predictions.json` (detection only).
-    pub detections: Option<Vec<DetectionResult>>,
+    pub detections: Option<Vec<CocoResult>>,
 }
 
 /// A task's model and data behind the loop's few needs.
