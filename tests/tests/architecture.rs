@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("isdet-heuristics", 2),
     ("isdet-eval", 2),
     ("isdet-trainer", 3),
+    ("isdet-bench", 3),
     ("isdet-report", 4),
     ("xtask", 5),
     ("isdet-tests", 5),

@@ -1,0 +1,335 @@
+//! # isdet-bench
+//!
+//! The end-to-end speed measurements behind `cargo xtask bench`: one
+//! training step of the detector (forward, loss, backward, optimiser) on a
+//! fixed batch with its inference throughput and the cost of every scoring
+//! heuristic, and the step of the reference net of `bench/convnet_ref.py`,
+//! the PyTorch twin it is compared with. Each returns a report that
+//! serialises to the JSON the command prints.
+//!
+//! ```no_run
+//! use isdet_bench::detector_step;
+//! use isdet_kernels::Kernels;
+//!
+//! let report = detector_step("tiny", 16, 96, 10, Kernels::Fast)?;
+//! println!("{} ms per step", report.train_step_ms_median);
+//! # Ok::<(), isdet_bench::BenchError>(())
+//! ```
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use isdet_data::{BatchRequest, DetAugment, DetectionPipeline, SynthConfig, SynthDataset, collate};
+use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Optimizer, Sgd, fcos_loss};
+use isdet_heuristics::{ForwardOutputs, Heuristic, ScoringConfig, Targets, score_batch};
+use isdet_kernels::{Kernels, conv2d, conv2d_relu};
+use serde::Serialize;
+
+/// What can stop a measurement.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The arguments do not describe a measurable setting.
+    #[error("{0}")]
+    Invalid(String),
+    /// Making the batch failed.
+    #[error(transparent)]
+    Data(#[from] isdet_data::DataError),
+    /// The model failed.
+    #[error(transparent)]
+    Detector(#[from] isdet_detector::DetectorError),
+    /// Scoring failed.
+    #[error("scoring with {heuristic}: {source}")]
+    Scoring {
+        /// The heuristic.
+        heuristic: String,
+        /// Why.
+        source: isdet_heuristics::HeuristicsError,
+    },
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// The result type of isdet-bench.
+pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// One detector training step, measured.
+#[derive(Debug, Serialize)]
+pub struct TrainStepReport {
+    /// `detector`.
+    pub net: String,
+    /// The kernels (`fast` or `stock`).
+    pub conv: String,
+    /// The detector preset.
+    pub preset: String,
+    /// Images per step.
+    pub batch: usize,
+    /// Input side in pixels.
+    pub size: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// CPU threads.
+    pub threads: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Median milliseconds per training step.
+    pub train_step_ms_median: f64,
+    /// Training throughput.
+    pub train_images_per_s: f64,
+    /// Median milliseconds per inference batch (forward + decode).
+    pub inference_ms_median: f64,
+    /// Inference throughput.
+    pub inference_images_per_s: f64,
+    /// Scoring the step's outputs with each detection heuristic (the
+    /// default aggregation), timed against the step itself.
+    /// Scoring the step's outputs with each detection heuristic (the default aggregation), timed against the step itself.
+    pub scoring: Vec<ScoreTiming>,
+}
+
+/// The cost of one heuristic on one training batch.
+#[derive(Debug, Serialize)]
+pub struct ScoreTiming {
+    /// The heuristic.
+    pub heuristic: String,
+    /// Its aggregation.
+    pub aggregation: String,
+    /// Median milliseconds to score one batch.
+    pub score_ms: f64,
+    /// That time over the training step's.
+    pub fraction_of_step: f64,
+}
+
+/// One convnet-ref training step, measured.
+#[derive(Debug, Serialize)]
+pub struct ConvnetReport {
+    /// `convnet-ref`.
+    pub net: &'static str,
+    /// The kernels.
+    pub conv: &'static str,
+    /// Images per step.
+    pub batch: usize,
+    /// Input side.
+    pub size: usize,
+    /// Widths of the 3×3 convolutions.
+    pub channels: Vec<usize>,
+    /// CPU threads.
+    pub threads: usize,
+    /// Timed steps.
+    pub steps: usize,
+    /// Median milliseconds per step.
+    pub train_step_ms_median: f64,
+    /// Fastest step in milliseconds.
+    pub train_step_ms_min: f64,
+}
+
+/// The reference net of `bench/convnet_ref.py`, step for step: forward,
+/// mean-square loss, backward, plain SGD (lr 0.01), on a fixed random batch;
+/// the median over `steps` after 3 untimed steps.
+pub fn convnet_ref_step(
+    imp: Kernels,
+    batch: usize,
+    size: usize,
+    channels: &str,
+    steps: usize,
+) -> Result<ConvnetReport> {
+    let device = Device::Cpu;
+    let widths = channels
+        .split(',')
+        .map(|c| c.trim().parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| BenchError::Invalid(format!("channels {channels:?}: {e}")))?;
+    let mut layers = Vec::new();
+    let mut cin = 3;
+    for (i, &c) in widths.iter().chain(std::iter::once(&15)).enumerate() {
+        let k = if i == widths.len() { 1 } else { 3 };
+        let std = (2.0 / (cin * k * k) as f64).sqrt();
+        let w = candle_core::Var::from_tensor(
+            &(Tensor::randn(0f32, 1.0, (c, cin, k, k), &device)? * std)?,
+        )?;
+        let b = candle_core::Var::zeros(c, candle_core::DType::F32, &device)?;
+        let stride = if i == 0 || k == 1 { 1 } else { 2 };
+        layers.push((w, b, stride, k / 2));
+        cin = c;
+    }
+    let x = Tensor::randn(0f32, 1.0, (batch, 3, size, size), &device)?;
+    let mut times = Vec::with_capacity(steps);
+    for s in 0..steps + 3 {
+        let start = Instant::now();
+        let mut y = x.clone();
+        for (i, (w, b, stride, pad)) in layers.iter().enumerate() {
+            let (w, b) = (w.as_tensor(), Some(b.as_tensor()));
+            y = if i + 1 < layers.len() {
+                conv2d_relu(&y, w, b, *stride, *pad, imp)?
+            } else {
+                conv2d(&y, w, b, *stride, *pad, imp)?
+            };
+        }
+        let loss = y.sqr()?.mean_all()?;
+        let grads = loss.backward()?;
+        for (w, b, _, _) in &layers {
+            for v in [w, b] {
+                let g = grads
+                    .get(v.as_tensor())
+                    .ok_or_else(|| BenchError::Invalid("missing gradient".into()))?;
+                v.set(&(v.as_tensor() - (g * 0.01)?)?)?;
+            }
+        }
+        std::hint::black_box(loss.to_scalar::<f32>()?);
+        if s >= 3 {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok(ConvnetReport {
+        net: "convnet-ref",
+        conv: imp.name(),
+        batch,
+        size,
+        channels: widths,
+        threads: candle_core::utils::get_num_threads(),
+        steps,
+        train_step_ms_median: median(times),
+        train_step_ms_min: min,
+    })
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// A fixed batch of synth scenes (eval letterbox), the tiny/small detector,
+/// SGD with momentum: the step the trainer will run.
+pub fn detector_step(
+    preset: &str,
+    batch: usize,
+    size: usize,
+    steps: usize,
+    kernels: Kernels,
+) -> Result<TrainStepReport> {
+    let device = Device::Cpu;
+    let data = SynthDataset::new(SynthConfig {
+        len: batch,
+        ..SynthConfig::default()
+    })?;
+    let pipeline = Arc::new(DetectionPipeline::new(data, DetAugment::eval(size), 0)?);
+    let request = BatchRequest {
+        epoch: 0,
+        ids: (0..batch).collect(),
+    };
+    let b = collate(&*pipeline, 0, &request)?;
+    let images = Tensor::from_vec(b.images, b.shape.to_vec(), &device)?;
+    let model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, &device)?.with_kernels(kernels);
+    let boxes: Vec<&[isdet_data::Annotation]> =
+        b.targets.iter().map(|t| &t.annotations[..]).collect();
+    let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;
+    let mut times = Vec::with_capacity(steps);
+    let mut last = None;
+    for i in 0..steps + 2 {
+        let start = Instant::now();
+        // Targets are assigned inside the step, as the trainer must for
+        // augmented batches.
+        let targets = model.targets(&boxes)?;
+        let loss = fcos_loss(&model.forward(&images, true)?, &targets, None)?;
+        sgd.step(&loss.objective.backward()?)?;
+        let value = loss.objective.to_scalar::<f32>()?;
+        if !value.is_finite() {
+            return Err(BenchError::Invalid(format!("step {i}: loss is {value}")));
+        }
+        if i >= 2 {
+            times.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        // Only the final step's outputs are kept for scoring, so that no
+        // earlier step's graph stays alive while the next one is timed.
+        if i == steps + 1 {
+            last = Some((loss, targets));
+        }
+    }
+    let train_ms = median(times);
+    let (loss, targets) = last.ok_or_else(|| BenchError::Invalid("no training step ran".into()))?;
+    let scoring = score_timings(&loss, &targets.labels, steps, train_ms)?;
+    let lbs: Vec<_> = b.targets.iter().map(|t| t.letterbox).collect();
+    let sizes: Vec<_> = b.targets.iter().map(|t| t.original_size).collect();
+    let mut infer = Vec::with_capacity(steps);
+    for i in 0..steps + 1 {
+        let start = Instant::now();
+        let out = model.forward(&images, false)?;
+        model.detect(&out, &lbs, &sizes, &DecodeConfig::default())?;
+        if i >= 1 {
+            infer.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let infer_ms = median(infer);
+    Ok(TrainStepReport {
+        net: "detector".into(),
+        conv: String::new(),
+        preset: preset.into(),
+        batch,
+        size,
+        parameters: model.params().count(),
+        threads: candle_core::utils::get_num_threads(),
+        steps,
+        train_step_ms_median: train_ms,
+        train_images_per_s: batch as f64 * 1e3 / train_ms,
+        inference_ms_median: infer_ms,
+        inference_images_per_s: batch as f64 * 1e3 / infer_ms,
+        scoring,
+    })
+}
+
+/// The median time of scoring one training step's outputs with every
+/// heuristic that applies to a detector (all but p-SGD, which needs a
+/// classifier's true class), over `max(steps, 20)` repetitions after one
+/// untimed run.
+fn score_timings(
+    loss: &isdet_detector::LossOutput,
+    labels: &[i64],
+    steps: usize,
+    train_ms: f64,
+) -> Result<Vec<ScoreTiming>> {
+    let outputs = ForwardOutputs::detection(
+        &loss.per_image,
+        &loss.parts,
+        &loss.probs,
+        &loss.location_mask,
+    )
+    .with_targets(Targets::LocationLabels(labels));
+    let mut timings = Vec::new();
+    for heuristic in Heuristic::ALL
+        .into_iter()
+        .filter(|h| !matches!(h, Heuristic::PSgd))
+    {
+        let config = ScoringConfig::new(heuristic);
+        let mut times = Vec::new();
+        for i in 0..steps.max(20) + 1 {
+            let start = Instant::now();
+            let scores = score_batch(&config, &outputs).map_err(|source| BenchError::Scoring {
+                heuristic: heuristic.label(),
+                source,
+            })?;
+            std::hint::black_box(scores);
+            if i >= 1 {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        let score_ms = median(times);
+        timings.push(ScoreTiming {
+            heuristic: heuristic.label(),
+            aggregation: if heuristic.aggregates() {
+                format!("{:?}", config.aggregation)
+            } else {
+                "none".into()
+            },
+            score_ms,
+            fraction_of_step: score_ms / train_ms,
+        });
+    }
+    Ok(timings)
+}
