@@ -285,3 +285,19 @@ fn a_missing_file_is_named_with_its_error_said_once() {
     assert!(err.contains(path(&missing)), "{err}");
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
 }
+
+/// `run` finds the checkout from the working directory, never from where
+/// the binary was built: started outside any checkout, it says so.
+#[test]
+fn run_outside_a_checkout_names_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("run")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("is not inside an isdet checkout"), "{err}");
+    assert!(!tmp.path().join("runs").exists(), "nothing is written");
+}
