@@ -14,7 +14,8 @@
 //! let a: u32 = seed::rng_for(&[7, 1, 42]).random();
 //! let b: u32 = seed::rng_for(&[7, 1, 42]).random();
 //! assert_eq!(a, b);
-//! assert!(require(0.3 > 0.0, "budget", 0.3, "a fraction in (0, 1]").is_ok());
+//! let ok: Result<(), isdet_base::InvalidParameter> = require(0.3 > 0.0, "budget", 0.3, "(0, 1]");
+//! assert!(ok.is_ok());
 //! ```
 #![deny(missing_docs)]
 
@@ -35,21 +36,22 @@ pub struct InvalidParameter {
     pub expected: &'static str,
 }
 
-/// `Err(InvalidParameter)` for `name` unless `valid` holds.
-pub fn require(
+/// `Err(InvalidParameter)` for `name` unless `valid` holds, as any error
+/// type that holds an [`InvalidParameter`] (each crate's own enum).
+pub fn require<E: From<InvalidParameter>>(
     valid: bool,
     name: &'static str,
     value: f64,
     expected: &'static str,
-) -> Result<(), InvalidParameter> {
+) -> Result<(), E> {
     if valid {
         Ok(())
     } else {
-        Err(InvalidParameter {
+        Err(E::from(InvalidParameter {
             name,
             value,
             expected,
-        })
+        }))
     }
 }
 
@@ -103,7 +105,8 @@ mod tests {
 
     #[test]
     fn require_names_the_parameter() {
-        let err = require(false, "budget", 1.5, "a fraction in (0, 1]").unwrap_err();
+        let err: InvalidParameter =
+            require(false, "budget", 1.5, "a fraction in (0, 1]").unwrap_err();
         assert_eq!(err.name, "budget");
         assert_eq!(
             err.to_string(),

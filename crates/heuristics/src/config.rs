@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, require};
+use crate::error::{HeuristicsError, Result, require};
 
 /// The focal loss α of FCOS (torchvision's default), used by
 /// [`Heuristic::GradNormBound`] on sigmoid outputs unless told otherwise.
@@ -221,7 +221,7 @@ impl Heuristic {
                 "a probability strictly between 0 and 1",
             ),
             Self::GradNormBound { alpha, gamma } => {
-                require(
+                require::<HeuristicsError>(
                     (0.0..=1.0).contains(&alpha),
                     "alpha",
                     f64::from(alpha),

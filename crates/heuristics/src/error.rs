@@ -30,15 +30,8 @@ pub enum HeuristicsError {
         expected: &'static str,
     },
     /// A configuration parameter is outside its valid range.
-    #[error("{name} = {value} is invalid: expected {expected}")]
-    InvalidParameter {
-        /// The parameter's name, as spelled in the configuration.
-        name: &'static str,
-        /// The rejected value.
-        value: f64,
-        /// The valid range, in words.
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    InvalidParameter(#[from] isdet_base::InvalidParameter),
     /// The heuristic needs an input the caller did not give.
     #[error("heuristic `{heuristic}` needs `{field}`: {why}")]
     MissingInput {
@@ -80,23 +73,6 @@ pub enum HeuristicsError {
 /// The result type of `isdet-heuristics`.
 pub type Result<T, E = HeuristicsError> = std::result::Result<T, E>;
 
-/// Returns `InvalidParameter` for `name` unless `valid` holds
-/// (`isdet_base::require`).
-pub(crate) fn require(
-    valid: bool,
-    name: &'static str,
-    value: f64,
-    expected: &'static str,
-) -> Result<()> {
-    Ok(isdet_base::require(valid, name, value, expected)?)
-}
-
-impl From<isdet_base::InvalidParameter> for HeuristicsError {
-    fn from(e: isdet_base::InvalidParameter) -> Self {
-        HeuristicsError::InvalidParameter {
-            name: e.name,
-            value: e.value,
-            expected: e.expected,
-        }
-    }
-}
+/// The range check of a configuration parameter (one implementation, in
+/// isdet-base).
+pub(crate) use isdet_base::require;

@@ -67,5 +67,6 @@ pub use config::{
 };
 pub use error::{HeuristicsError, Result};
 pub use inputs::{ForwardOutputs, Targets};
+pub use isdet_base::InvalidParameter;
 pub use running::RunningTrueClassMean;
 pub use scorer::{Scorer, score_batch};

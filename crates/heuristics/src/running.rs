@@ -40,7 +40,7 @@ pub struct RunningTrueClassMean {
 impl RunningTrueClassMean {
     /// A state over `len` samples (ids `0..len`), none seen.
     pub fn new(len: usize) -> Result<Self> {
-        require(len > 0, "num_samples", len as f64, "at least 1")?;
+        require::<HeuristicsError>(len > 0, "num_samples", len as f64, "at least 1")?;
         Ok(Self {
             mean: vec![0.0; len],
             weight: vec![0.0; len],

@@ -152,7 +152,10 @@ fn parameters_out_of_range_are_rejected_by_name() {
     ];
     for (h, field) in bad {
         match Scorer::new(ScoringConfig::new(h), 4) {
-            Err(HeuristicsError::InvalidParameter { name, .. }) => assert_eq!(name, field),
+            Err(HeuristicsError::InvalidParameter(isdet_heuristics::InvalidParameter {
+                name,
+                ..
+            })) => assert_eq!(name, field),
             other => panic!("{h:?}: expected InvalidParameter {field}, got {other:?}"),
         }
     }
@@ -162,13 +165,17 @@ fn parameters_out_of_range_are_rejected_by_name() {
     };
     assert!(matches!(
         zero_k.validate(),
-        Err(HeuristicsError::InvalidParameter { name: "k", .. })
+        Err(HeuristicsError::InvalidParameter(
+            isdet_heuristics::InvalidParameter { name: "k", .. }
+        ))
     ));
     assert!(matches!(
         Scorer::new(ScoringConfig::new(Heuristic::THRESHOLD_CLOSENESS), 0),
-        Err(HeuristicsError::InvalidParameter {
-            name: "num_samples",
-            ..
-        })
+        Err(HeuristicsError::InvalidParameter(
+            isdet_heuristics::InvalidParameter {
+                name: "num_samples",
+                ..
+            }
+        ))
     ));
 }

@@ -61,7 +61,7 @@ impl BudgetAccountant {
     /// (0, 1]); products within 10⁻⁹ of an integer count as that integer,
     /// so that 0.3 · 100 is 30, not 29.
     pub fn fraction_of(full_steps: u64, fraction: f64) -> Result<Self> {
-        require(
+        require::<SamplerError>(
             fraction > 0.0 && fraction <= 1.0,
             "budget",
             fraction,

@@ -9,15 +9,8 @@
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SamplerError {
     /// A configuration parameter is outside its valid range.
-    #[error("{name} = {value} is invalid: expected {expected}")]
-    InvalidParameter {
-        /// The parameter's name, as spelled in the configuration.
-        name: &'static str,
-        /// The rejected value.
-        value: f64,
-        /// The valid range, in words.
-        expected: &'static str,
-    },
+    #[error(transparent)]
+    InvalidParameter(#[from] isdet_base::InvalidParameter),
     /// A score is negative, NaN or infinite.
     #[error("sample {id}: score {score} is invalid: scores must be finite and non-negative")]
     InvalidScore {
@@ -101,23 +94,6 @@ pub enum SamplerError {
 /// The result type of `isdet-sampler`.
 pub type Result<T, E = SamplerError> = std::result::Result<T, E>;
 
-/// Returns `InvalidParameter` for `name` unless `valid` holds
-/// (`isdet_base::require`).
-pub(crate) fn require(
-    valid: bool,
-    name: &'static str,
-    value: f64,
-    expected: &'static str,
-) -> Result<()> {
-    Ok(isdet_base::require(valid, name, value, expected)?)
-}
-
-impl From<isdet_base::InvalidParameter> for SamplerError {
-    fn from(e: isdet_base::InvalidParameter) -> Self {
-        SamplerError::InvalidParameter {
-            name: e.name,
-            value: e.value,
-            expected: e.expected,
-        }
-    }
-}
+/// The range check of a configuration parameter (one implementation, in
+/// isdet-base).
+pub(crate) use isdet_base::require;

@@ -80,6 +80,7 @@ mod table;
 
 pub use budget::{BudgetAccountant, PassCost};
 pub use error::{Result, SamplerError};
+pub use isdet_base::InvalidParameter;
 pub use plan::{Planned, StepPlan};
 pub use sampler::Sampler;
 pub use schedule::{Schedule, Slot};

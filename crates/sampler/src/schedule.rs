@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use crate::error::{Result, require};
+use crate::error::{Result, SamplerError, require};
 use crate::table::check_len;
 
 /// A budgeted training schedule after Arazo et al. ("How Important is
@@ -52,14 +52,14 @@ impl Schedule {
     /// `epochs` ≥ 1 and `budget` in (0, 1].
     pub fn new(len: usize, batch_size: usize, epochs: u32, budget: f64) -> Result<Self> {
         check_len(len)?;
-        require(
+        require::<SamplerError>(
             batch_size >= 1,
             "batch_size",
             batch_size as f64,
             "at least 1",
         )?;
-        require(epochs >= 1, "epochs", epochs.into(), "at least 1")?;
-        require(
+        require::<SamplerError>(epochs >= 1, "epochs", epochs.into(), "at least 1")?;
+        require::<SamplerError>(
             budget > 0.0 && budget <= 1.0,
             "budget",
             budget,

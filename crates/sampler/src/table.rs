@@ -130,7 +130,7 @@ impl ScoreTable {
     /// `momentum` (in [0, 1)) of the old value at each visit.
     pub fn with_ema_momentum(len: usize, momentum: f32) -> Result<Self> {
         check_len(len)?;
-        require(
+        require::<SamplerError>(
             (0.0..1.0).contains(&momentum),
             "ema_momentum",
             momentum.into(),

@@ -29,7 +29,9 @@ fn a_fraction_of_the_full_schedule_is_exact() {
     for bad in [0.0, -0.3, 1.01, f64::NAN] {
         assert!(matches!(
             BudgetAccountant::fraction_of(100, bad),
-            Err(SamplerError::InvalidParameter { name: "budget", .. })
+            Err(SamplerError::InvalidParameter(
+                isdet_sampler::InvalidParameter { name: "budget", .. }
+            ))
         ));
     }
 }

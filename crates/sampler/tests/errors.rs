@@ -9,7 +9,11 @@ use isdet_sampler::{
 
 fn assert_invalid(result: Result<Box<dyn Strategy>, SamplerError>, name: &str) {
     match result {
-        Err(err @ SamplerError::InvalidParameter { name: got, .. }) => {
+        Err(
+            err @ SamplerError::InvalidParameter(isdet_sampler::InvalidParameter {
+                name: got, ..
+            }),
+        ) => {
             assert_eq!(got, name);
             assert!(err.to_string().contains(name), "{err}");
         }
@@ -101,7 +105,7 @@ fn invalid_strategy_parameters_are_errors() {
 #[test]
 fn invalid_schedules_are_errors() {
     let name_of = |r: Result<Schedule, SamplerError>| match r {
-        Err(SamplerError::InvalidParameter { name, .. }) => name,
+        Err(SamplerError::InvalidParameter(isdet_sampler::InvalidParameter { name, .. })) => name,
         other => panic!("accepted: {other:?}"),
     };
     for budget in [0.0, -0.5, 1.01, f64::NAN] {

@@ -73,15 +73,19 @@ fn out_of_range_ids_and_length_mismatches_are_errors() {
 fn invalid_table_parameters_are_errors() {
     assert!(matches!(
         ScoreTable::new(0),
-        Err(SamplerError::InvalidParameter { name: "len", .. })
+        Err(SamplerError::InvalidParameter(
+            isdet_sampler::InvalidParameter { name: "len", .. }
+        ))
     ));
     for momentum in [1.0, -0.1, f32::NAN] {
         assert!(matches!(
             ScoreTable::with_ema_momentum(4, momentum),
-            Err(SamplerError::InvalidParameter {
-                name: "ema_momentum",
-                ..
-            })
+            Err(SamplerError::InvalidParameter(
+                isdet_sampler::InvalidParameter {
+                    name: "ema_momentum",
+                    ..
+                }
+            ))
         ));
     }
 }

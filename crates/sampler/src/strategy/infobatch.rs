@@ -5,7 +5,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{PlanContext, Strategy};
-use crate::error::{Result, require};
+use crate::error::{Result, SamplerError, require};
 use crate::plan::{Planned, StepPlan};
 use crate::seed::stream;
 
@@ -39,7 +39,7 @@ impl Default for InfoBatchConfig {
 impl InfoBatchConfig {
     /// Checks r and δ.
     pub fn validate(&self) -> Result<()> {
-        require(
+        require::<SamplerError>(
             (0.0..1.0).contains(&self.prune_ratio),
             "prune_ratio",
             self.prune_ratio,

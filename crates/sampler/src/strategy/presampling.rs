@@ -5,7 +5,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{CandidateStream, PlanContext, Strategy};
-use crate::error::{Result, require};
+use crate::error::{Result, SamplerError, require};
 use crate::plan::{Planned, StepPlan};
 use crate::seed::stream;
 use crate::table::ScoreTable;
@@ -37,13 +37,13 @@ impl Default for PresamplingConfig {
 impl PresamplingConfig {
     /// Checks r, the momentum and the threshold.
     pub fn validate(&self) -> Result<()> {
-        require(
+        require::<SamplerError>(
             self.ratio >= 1,
             "ratio",
             self.ratio as f64,
             "at least 1 candidate per sample",
         )?;
-        require(
+        require::<SamplerError>(
             (0.0..1.0).contains(&self.tau_momentum),
             "tau_momentum",
             self.tau_momentum,

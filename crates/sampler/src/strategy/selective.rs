@@ -6,7 +6,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{CandidateStream, PlanContext, Strategy};
-use crate::error::{Result, require};
+use crate::error::{Result, SamplerError, require};
 use crate::plan::{Planned, StepPlan};
 use crate::seed::stream;
 
@@ -36,13 +36,13 @@ impl Default for SelectiveBackpropConfig {
 impl SelectiveBackpropConfig {
     /// Checks β, the history length and the candidate count.
     pub fn validate(&self) -> Result<()> {
-        require(
+        require::<SamplerError>(
             self.beta.is_finite() && self.beta >= 0.0,
             "beta",
             self.beta,
             "a finite exponent >= 0",
         )?;
-        require(
+        require::<SamplerError>(
             self.history >= 1,
             "history",
             self.history as f64,

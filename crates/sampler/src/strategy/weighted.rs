@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::unseen::UnseenSet;
 use super::{PlanContext, Strategy, Uniform};
-use crate::error::{Result, require};
+use crate::error::{Result, SamplerError, require};
 use crate::plan::{Planned, StepPlan, normalise_mean_one};
 use crate::schedule::Slot;
 use crate::seed::stream;
@@ -104,7 +104,7 @@ impl Default for WeightedConfig {
 impl WeightedConfig {
     /// Checks α (finite, ≥ 0) and ε (in [0, 1]).
     pub fn validate(&self) -> Result<()> {
-        require(
+        require::<SamplerError>(
             self.alpha.is_finite() && self.alpha >= 0.0,
             "alpha",
             self.alpha,
