@@ -501,3 +501,18 @@ fn an_underfit_reference_is_called_so_and_a_converged_one_is_not() {
     let (r, _) = report_json(flat.path(), &["--max-rise", "0.01"]);
     assert_eq!(r["reference_convergence"]["converged"], false);
 }
+
+/// The warning is one paragraph of prose, no runs of spaces in it.
+#[test]
+fn the_convergence_warning_reads_as_prose() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_sweep(tmp.path());
+    report_json(tmp.path(), &[]);
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    let line = md
+        .lines()
+        .find(|l| l.contains("has not converged"))
+        .unwrap();
+    assert!(!line.contains("  "), "{line}");
+    assert!(line.contains("rose by +50.0%"), "{line}");
+}

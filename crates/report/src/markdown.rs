@@ -64,7 +64,9 @@ fn convergence_note(out: &mut String, report: &Report) {
     if c.converged {
         let _ = writeln!(
             out,
-            "The reference ({reference}) has converged: its {metric} rose by {:+.1}%              (relative, mean over seeds) over the last quarter of its steps, within the              check's {:.0}% ({}).\n",
+            "The reference ({reference}) has converged: its {metric} rose by {:+.1}% \
+             (relative, mean over seeds) over the last quarter of its steps, within the \
+             check's {:.0}% ({}).\n",
             c.mean_rise * 100.0,
             c.max_rise * 100.0,
             seeds.join("; ")
@@ -72,7 +74,10 @@ fn convergence_note(out: &mut String, report: &Report) {
     } else {
         let _ = writeln!(
             out,
-            "> **Warning: the reference has not converged:** {reference}'s {metric} rose by              {:+.1}% (relative, mean over seeds) over the last quarter of its steps, more              than the {:.0}% the check allows ({}). The schedule is too short: a budgeted              comparison against this reference says little about the methods.\n",
+            "> **Warning: the reference has not converged:** {reference}'s {metric} rose by \
+             {:+.1}% (relative, mean over seeds) over the last quarter of its steps, more \
+             than the {:.0}% the check allows ({}). The schedule is too short: a budgeted \
+             comparison against this reference says little about the methods.\n",
             c.mean_rise * 100.0,
             c.max_rise * 100.0,
             seeds.join("; ")
