@@ -80,8 +80,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 bail!("--net {net}: expected detector or convnet-ref");
             }
             for imp in conv_impls(&conv)? {
-                let mut report = detector_step(&preset, batch, size, steps.max(1), imp)?;
-                report.conv = imp.name().into();
+                let report = detector_step(&preset, batch, size, steps.max(1), imp)?;
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

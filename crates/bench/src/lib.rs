@@ -134,6 +134,7 @@ pub fn convnet_ref_step(
     channels: &str,
     steps: usize,
 ) -> Result<ConvnetReport> {
+    positive_steps(steps)?;
     let device = Device::Cpu;
     let widths = channels
         .split(',')
@@ -195,6 +196,14 @@ pub fn convnet_ref_step(
     })
 }
 
+/// A median needs at least one timed step.
+fn positive_steps(steps: usize) -> Result<()> {
+    if steps == 0 {
+        return Err(BenchError::Invalid("steps must be at least 1".into()));
+    }
+    Ok(())
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -214,6 +223,7 @@ pub fn detector_step(
     steps: usize,
     kernels: Kernels,
 ) -> Result<TrainStepReport> {
+    positive_steps(steps)?;
     let device = Device::Cpu;
     let data = SynthDataset::new(SynthConfig {
         len: batch,
@@ -269,7 +279,7 @@ pub fn detector_step(
     let infer_ms = median(infer);
     Ok(TrainStepReport {
         net: "detector".into(),
-        conv: String::new(),
+        conv: kernels.name().into(),
         preset: preset.into(),
         batch,
         size,

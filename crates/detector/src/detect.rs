@@ -6,7 +6,7 @@ use isdet_data::{Annotation, ClassNames, CocoResult, Letterbox};
 
 use crate::assign::{Targets, assign};
 use crate::decode::{DecodeConfig, Detection, decode, to_coco_results};
-use crate::error::Result;
+use crate::error::{DetectorError, Result};
 use crate::fcos::{Fcos, HeadOutput};
 
 impl Fcos {
@@ -42,6 +42,13 @@ impl Fcos {
         classes: &ClassNames,
     ) -> Result<Vec<CocoResult>> {
         let dets = self.detect(out, letterboxes, sizes, config)?;
+        if image_ids.len() != dets.len() {
+            return Err(DetectorError::Input(format!(
+                "{} image ids for a batch of {} images",
+                image_ids.len(),
+                dets.len()
+            )));
+        }
         Ok(image_ids
             .iter()
             .zip(&dets)

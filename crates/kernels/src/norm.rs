@@ -67,6 +67,15 @@ pub fn norm_relu(
     {
         candle_core::bail!("norm: {c} channels do not split into {g} groups");
     }
+    if let NormStats::Fixed { mean, var } = &stats
+        && (mean.len() != c || var.len() != c)
+    {
+        candle_core::bail!(
+            "norm: {c} channels but {} means and {} variances",
+            mean.len(),
+            var.len()
+        );
+    }
     let batch = matches!(stats, NormStats::Batch);
     let op = NormFwd {
         stats,

@@ -40,6 +40,10 @@ pub enum ReportError {
         /// Why.
         source: isdet_eval::EvalError,
     },
+    /// A sweep specification or its base configuration could not be read
+    /// (the trainer's error names the file).
+    #[error(transparent)]
+    Config(#[from] isdet_trainer::TrainerError),
     /// A run of a sweep failed.
     #[error("{}: {source}", dir.display())]
     Train {

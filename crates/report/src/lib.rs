@@ -27,7 +27,7 @@ pub mod sweep;
 
 use std::path::{Path, PathBuf};
 
-use isdet_data::io::write_atomic;
+use isdet_base::write_atomic;
 
 pub use aggregate::{GroupKey, Report};
 pub use error::{ReportError, Result};
@@ -119,7 +119,7 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     }
     let markdown = dir.join("report.md");
     write_atomic(&markdown, markdown::render(&report, draw).as_bytes())
-        .map_err(|e| ReportError::Runs(format!("writing {}: {e}", markdown.display())))?;
+        .map_err(error::io_err(&markdown))?;
     Ok(WrittenReport {
         markdown,
         report,

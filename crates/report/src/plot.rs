@@ -14,7 +14,7 @@ use plotters::style::{FontStyle, register_font};
 
 use crate::aggregate::{BandPoint, Group, band};
 use crate::error::{ReportError, Result, io_err};
-use isdet_data::io::write_atomic;
+use isdet_base::write_atomic;
 
 /// DejaVu Sans; its licence is crates/report/assets/fonts/LICENSE-DejaVu.txt.
 static FONT: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
@@ -97,10 +97,7 @@ pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> Result<()> {
 }
 
 fn save(path: &Path, png: &[u8]) -> Result<()> {
-    write_atomic(path, png).map_err(|e| ReportError::Plot {
-        what: path.display().to_string(),
-        message: e.to_string(),
-    })
+    write_atomic(path, png).map_err(io_err(path))
 }
 
 /// One series per method: its mean final metric (min–max over seeds) at

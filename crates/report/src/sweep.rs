@@ -135,17 +135,14 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
         path: spec_path.to_path_buf(),
         message,
     };
-    let value = read_config_value(spec_path).map_err(|e| spec_err(e.to_string()))?;
+    let value = read_config_value(spec_path)?;
     let spec: SweepSpec = serde_json::from_value(value)
         .map_err(|e| spec_err(format!("not a sweep specification: {e}")))?;
     let base_path = spec_path
         .parent()
         .unwrap_or(Path::new("."))
         .join(&spec.base);
-    let base = read_config_value(&base_path).map_err(|e| ReportError::Spec {
-        path: base_path.clone(),
-        message: e.to_string(),
-    })?;
+    let base = read_config_value(&base_path)?;
     let root = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| spec.out.clone());

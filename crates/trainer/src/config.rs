@@ -94,8 +94,10 @@ pub enum DeviceConfig {
     /// The CPU (isdet's fast kernels).
     #[default]
     Cpu,
-    /// CUDA GPU number N (needs a build with `--features cuda`).
-    Cuda(usize),
+    /// A CUDA GPU (needs a build with `--features cuda`): `cuda:N` names
+    /// GPU N, plain `cuda` (`None`) the first. The spelling is kept, so a
+    /// run directory's `config.json` reads back exactly as it was written.
+    Cuda(Option<usize>),
 }
 
 impl DeviceConfig {
@@ -104,7 +106,7 @@ impl DeviceConfig {
     pub fn open(self) -> Result<candle_core::Device> {
         match self {
             DeviceConfig::Cpu => Ok(candle_core::Device::Cpu),
-            DeviceConfig::Cuda(n) => candle_core::Device::new_cuda(n).map_err(|e| {
+            DeviceConfig::Cuda(n) => candle_core::Device::new_cuda(n.unwrap_or(0)).map_err(|e| {
                 TrainerError::Config(format!(
                     "device: {self} is not available ({e}); isdet must be built with --features cuda"
                 ))
@@ -117,8 +119,8 @@ impl std::fmt::Display for DeviceConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DeviceConfig::Cpu => f.write_str("cpu"),
-            DeviceConfig::Cuda(0) => f.write_str("cuda"),
-            DeviceConfig::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceConfig::Cuda(None) => f.write_str("cuda"),
+            DeviceConfig::Cuda(Some(n)) => write!(f, "cuda:{n}"),
         }
     }
 }
@@ -129,11 +131,11 @@ impl std::str::FromStr for DeviceConfig {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
             "cpu" => Ok(DeviceConfig::Cpu),
-            "cuda" => Ok(DeviceConfig::Cuda(0)),
+            "cuda" => Ok(DeviceConfig::Cuda(None)),
             other => other
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
-                .map(DeviceConfig::Cuda)
+                .map(|n| DeviceConfig::Cuda(Some(n)))
                 .ok_or_else(|| format!("{other:?} is not cpu, cuda or cuda:N")),
         }
     }

@@ -168,8 +168,9 @@ fn bad_configurations_name_the_field() {
     // The device is typed: its text form goes in and comes back out.
     for (text, device) in [
         ("cpu", DeviceConfig::Cpu),
-        ("cuda", DeviceConfig::Cuda(0)),
-        ("cuda:3", DeviceConfig::Cuda(3)),
+        ("cuda", DeviceConfig::Cuda(None)),
+        ("cuda:0", DeviceConfig::Cuda(Some(0))),
+        ("cuda:3", DeviceConfig::Cuda(Some(3))),
     ] {
         let base = serde_json::to_value(tiny(&[])).unwrap();
         let config = RunConfig::from_value(base, &[format!("device={text}")]).unwrap();

@@ -79,7 +79,7 @@ impl InfoBatchConfig {
 /// optimiser steps. Without it the strategy ends with the schedule's last
 /// epoch and the saved steps stay unspent, which is InfoBatch's own point.
 ///
-/// Pruning is a Bernoulli(r) draw per low-loss sample, as METHODS states;
+/// Pruning is a Bernoulli(r) draw per low-loss sample, as docs/methods.md states;
 /// the reference code keeps exactly ⌊(1 − r)·L⌋ of the L low-loss samples,
 /// which has the same expectation up to rounding.
 #[derive(Clone, Debug)]
