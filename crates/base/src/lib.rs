@@ -100,7 +100,15 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["out.json"]);
-        assert!(write_atomic(dir.path(), b"x").is_err() || dir.path().is_dir());
+        // A directory is not replaced by a file, and the temporary is gone.
+        assert!(write_atomic(path.parent().unwrap(), b"x").is_err());
+        assert!(path.parent().unwrap().is_dir());
+        let strays: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(strays.is_empty(), "{strays:?}");
     }
 
     #[test]
