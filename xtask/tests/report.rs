@@ -516,3 +516,34 @@ fn the_convergence_warning_reads_as_prose() {
     assert!(!line.contains("  "), "{line}");
     assert!(line.contains("rose by +50.0%"), "{line}");
 }
+
+/// At equal training time: uniform @ 30% trains 0.1 s a step and ends at
+/// step 120, 12 s; loss @ 30% trains 0.25 s a step, so at 12 s it is at
+/// step 48, between its evaluations at 40 and 80: seed 0 at
+/// 0.28 + 0.2 · 0.16 = 0.312 (uniform 0.3), seed 1 at 0.2 + 0.2 · 0.32 =
+/// 0.264 (uniform 0.4). Loss ends ahead on final AP but is behind at equal
+/// time, by a mean of (0.012 − 0.136) / 2 = −0.062.
+#[test]
+fn equal_training_time_reads_both_runs_at_the_faster_ones_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_sweep(tmp.path());
+    let (r, _) = report_json(tmp.path(), &[]);
+    let c = r["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["method"] == "loss")
+        .unwrap();
+    assert!(c["final_metric"]["mean_difference"].as_f64().unwrap() > 0.0);
+    let e = &c["metric_at_equal_seconds"];
+    close(&e["seconds"], 12.0);
+    close(&e["method"], (0.312 + 0.264) / 2.0);
+    close(&e["baseline"], 0.35);
+    close(&e["paired"]["mean_difference"], -0.062);
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    assert!(md.contains("### At equal training time"), "{md}");
+    assert!(
+        md.contains("| loss | 30% | 12.0 | 0.2880 / 0.3500 | -0.0620 |"),
+        "{md}"
+    );
+}

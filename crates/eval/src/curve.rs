@@ -72,6 +72,19 @@ impl CostAxis {
     }
 }
 
+/// The metric at `cost` on `axis`, linear between the evaluations around
+/// it; `None` outside the curve's range.
+pub fn metric_at_cost(points: &[CurvePoint], axis: CostAxis, cost: f64) -> Option<f64> {
+    let after = points.iter().position(|p| axis.of(p) >= cost)?;
+    let b = &points[after];
+    if axis.of(b) == cost {
+        return Some(b.metric);
+    }
+    let a = points.get(after.checked_sub(1)?)?;
+    let (ca, cb) = (axis.of(a), axis.of(b));
+    Some(a.metric + (cost - ca) / (cb - ca) * (b.metric - a.metric))
+}
+
 /// The metric of the last point.
 pub fn final_metric(points: &[CurvePoint]) -> Option<f64> {
     points.last().map(|p| p.metric)

@@ -42,7 +42,9 @@ pub use coco::{
     BoxMetrics, GroundTruth, GtAnnotation, GtCategory, GtImage, STAT_NAMES, evaluate_boxes,
     evaluate_files, read_results, summary_lines, write_json_atomic, write_results,
 };
-pub use curve::{CostAxis, CurvePoint, cost_to_target, final_metric, mean_metric_over_cost};
+pub use curve::{
+    CostAxis, CurvePoint, cost_to_target, final_metric, mean_metric_over_cost, metric_at_cost,
+};
 pub use error::{EvalError, Result};
 pub use isdet_data::CocoResult;
 pub use stats::{

@@ -1,8 +1,8 @@
 //! Curve metrics and statistics across seeds, on hand-computed cases.
 
 use isdet_eval::{
-    CostAxis, CurvePoint, cost_to_target, final_metric, mean_metric_over_cost, paired_bootstrap,
-    summarize_seeds, top1_accuracy,
+    CostAxis, CurvePoint, cost_to_target, final_metric, mean_metric_over_cost, metric_at_cost,
+    paired_bootstrap, summarize_seeds, top1_accuracy,
 };
 
 fn curve(points: &[(f64, f64)]) -> Vec<CurvePoint> {
@@ -109,4 +109,16 @@ fn top1_accuracy_counts_argmax_hits() {
     assert_eq!(top1_accuracy(&scores, 3, &[0, 0, 0, 0]).unwrap(), 0.25);
     assert!(top1_accuracy(&scores, 5, &[0, 0, 0]).is_err());
     assert!(top1_accuracy(&[], 3, &[]).is_err());
+}
+
+#[test]
+fn metric_at_cost_interpolates_inside_the_curve_only() {
+    // Seconds are steps / 2: 50 s is step 100, halfway from 0.2 to 0.4.
+    let c = curve(&[(0.0, 0.0), (80.0, 0.2), (120.0, 0.4)]);
+    let at = metric_at_cost(&c, CostAxis::Seconds, 50.0).unwrap();
+    assert!((at - 0.3).abs() < 1e-12, "{at}");
+    assert_eq!(metric_at_cost(&c, CostAxis::Steps, 80.0), Some(0.2));
+    assert_eq!(metric_at_cost(&c, CostAxis::Steps, 0.0), Some(0.0));
+    assert_eq!(metric_at_cost(&c, CostAxis::Steps, 121.0), None);
+    assert_eq!(metric_at_cost(&c, CostAxis::Steps, -1.0), None);
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use isdet_eval::{
-    CostAxis, PairedComparison, SeedSummary, cost_to_target, mean_metric_over_cost,
+    CostAxis, PairedComparison, SeedSummary, cost_to_target, mean_metric_over_cost, metric_at_cost,
     paired_bootstrap, summarize_seeds,
 };
 use serde::Serialize;
@@ -231,6 +231,23 @@ pub struct Comparison {
     pub final_metric: PairedComparison,
     /// Mean metric over optimiser steps, when both curves allow it.
     pub mean_metric_over_steps: Option<AreaComparison>,
+    /// The metric at equal training time (overheads included): each pair
+    /// read at the wall-clock second the faster of the two finished.
+    pub metric_at_equal_seconds: Option<EqualTimeComparison>,
+}
+
+/// Method against baseline at equal training time. Seconds depend on the
+/// machine's load: read it only for runs made on a quiet machine.
+#[derive(Debug, Serialize)]
+pub struct EqualTimeComparison {
+    /// The mean over pairs of the seconds compared at.
+    pub seconds: f64,
+    /// The method's mean over seeds at those seconds.
+    pub method: f64,
+    /// The baseline's mean over seeds at those seconds.
+    pub baseline: f64,
+    /// Paired bootstrap of method − baseline.
+    pub paired: PairedComparison,
 }
 
 /// The mean metric over a common range of steps (area under the curve
@@ -563,6 +580,29 @@ fn compare(g: &Group, base: &Group, opts: &Options) -> Result<Comparison> {
         seeds: pairs.iter().map(|(a, _)| a.seed).collect(),
         final_metric,
         mean_metric_over_steps: compare_area(&pairs, opts).ok(),
+        metric_at_equal_seconds: compare_at_equal_seconds(&pairs, opts),
+    })
+}
+
+/// Each pair read at the second the faster of its two runs finished
+/// training; `None` when a curve does not cover it.
+fn compare_at_equal_seconds(pairs: &[(&Run, &Run)], opts: &Options) -> Option<EqualTimeComparison> {
+    let mut at = Vec::with_capacity(pairs.len());
+    for (a, b) in pairs {
+        let end = |r: &Run| r.curve.last().map(|p| p.seconds);
+        let t = end(a)?.min(end(b)?);
+        let va = metric_at_cost(&a.curve, CostAxis::Seconds, t)?;
+        let vb = metric_at_cost(&b.curve, CostAxis::Seconds, t)?;
+        at.push((t, va, vb));
+    }
+    let a: Vec<f64> = at.iter().map(|x| x.1).collect();
+    let b: Vec<f64> = at.iter().map(|x| x.2).collect();
+    let paired = paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed).ok()?;
+    Some(EqualTimeComparison {
+        seconds: mean(at.iter().map(|x| x.0))?,
+        method: mean(a.iter().copied())?,
+        baseline: mean(b.iter().copied())?,
+        paired,
     })
 }
 

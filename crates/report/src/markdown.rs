@@ -220,6 +220,53 @@ fn comparison_table(out: &mut String, report: &Report) {
         let _ = writeln!(out, "{}", comparison_row(c));
     }
     out.push('\n');
+    equal_time_table(out, report);
+}
+
+/// The metric at equal training time: the detection study's "higher final
+/// performance at equal training time", overheads included.
+fn equal_time_table(out: &mut String, report: &Report) {
+    let m = &report.primary_metric;
+    let base = cell(&report.reference.method);
+    let rows: Vec<String> = report
+        .comparisons
+        .iter()
+        .filter_map(|c| {
+            let e = c.metric_at_equal_seconds.as_ref()?;
+            Some(format!(
+                "| {} | {} | {:.1} | {} / {} | {:+.4} | [{:+.4}, {:+.4}] | {:.3} |",
+                cell(&c.method),
+                percent(c.budget),
+                e.seconds,
+                metric(e.method),
+                metric(e.baseline),
+                e.paired.mean_difference,
+                e.paired.low,
+                e.paired.high,
+                e.paired.prob_a_better
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### At equal training time\n\n\
+         Each pair is read at the second the faster of its two runs finished training \
+         (data, forward, backward, scoring and sampling; evaluation excluded), {m} \
+         interpolated between evaluations. Seconds depend on the machine's load: \
+         compare runs made on a quiet machine.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| method | budget | at second (mean) | {m} (method / {base}) | Δ | 95% interval | P(better) |"
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+    out.push('\n');
 }
 
 fn comparison_row(c: &Comparison) -> String {
