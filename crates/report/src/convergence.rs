@@ -5,7 +5,7 @@
 //! optimiser steps, the reference's validation metric rises by at most 3%
 //! (relative).
 
-use isdet_eval::CurvePoint;
+use isdet_eval::{CostAxis, CurvePoint, metric_at_cost};
 use serde::Serialize;
 
 /// The largest relative rise over the last quarter of the steps that
@@ -43,19 +43,6 @@ pub struct LastQuarter {
     pub rise: f64,
 }
 
-/// The metric at `step` on a curve sorted by steps, linear between
-/// evaluations; `None` outside the curve.
-fn metric_at(curve: &[CurvePoint], step: f64) -> Option<f64> {
-    let after = curve.iter().position(|p| p.steps >= step)?;
-    let b = &curve[after];
-    if after == 0 || b.steps == step {
-        return (b.steps == step).then_some(b.metric);
-    }
-    let a = &curve[after - 1];
-    let t = (step - a.steps) / (b.steps - a.steps);
-    Some(a.metric + t * (b.metric - a.metric))
-}
-
 /// The last quarter of one run's curve; `None` when the curve has fewer
 /// than two evaluations or no evaluation covers three quarters of it.
 pub fn last_quarter(seed: u64, curve: &[CurvePoint]) -> Option<LastQuarter> {
@@ -64,7 +51,7 @@ pub fn last_quarter(seed: u64, curve: &[CurvePoint]) -> Option<LastQuarter> {
         return None;
     }
     let from_step = 0.75 * last.steps;
-    let from = metric_at(curve, from_step)?;
+    let from = metric_at_cost(curve, CostAxis::Steps, from_step)?;
     let rise = if from > 0.0 {
         (last.metric - from) / from
     } else if last.metric > from {
