@@ -12,7 +12,7 @@ use isdet_detector::{
 };
 use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
 
-use crate::config::{AugmentConfig, RunConfig};
+use crate::config::{AugmentConfig, RunConfig, Task};
 use crate::data;
 use crate::error::{Result, TrainerError};
 use crate::records::PhaseTimes;
@@ -69,11 +69,8 @@ pub(crate) fn cls_augment(
             rand_augment: Some(isdet_data::RandAugment::ARAZO),
             ..standard
         },
-        other => {
-            return Err(TrainerError::Config(format!(
-                "augment: {other:?} is a detection recipe; classification takes none, standard, mixup, cutmix, ricap or cutout"
-            )));
-        }
+        // Refused at load; a configuration built in code gets the same error.
+        other => return Err(other.misfit(Task::Classification)),
     })
 }
 

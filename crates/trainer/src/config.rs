@@ -350,6 +350,17 @@ impl AugmentConfig {
     }
 }
 
+impl AugmentConfig {
+    /// The error for a recipe that is not one of `task`'s, naming the field
+    /// and both tasks' recipes.
+    pub(crate) fn misfit(self, task: Task) -> TrainerError {
+        TrainerError::Config(format!(
+            "augment: {self:?} is not a {task:?} recipe (detection: train, light or none; \
+             classification: standard, mixup, cutmix, ricap, cutout, rand-augment or none)"
+        ))
+    }
+}
+
 /// Training augmentation: a named recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -498,14 +509,7 @@ impl RunConfig {
             );
         }
         if !self.augment.fits(self.task) {
-            return bad(
-                "augment",
-                format!(
-                    "{:?} is not a {:?} recipe (detection: train, light or none; \
-                     classification: standard, mixup, cutmix, ricap, cutout, rand-augment or none)",
-                    self.augment, self.task
-                ),
-            );
+            return Err(self.augment.misfit(self.task));
         }
         if self.task == Task::Classification && self.model.preset != Preset::Small {
             return bad(

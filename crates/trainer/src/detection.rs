@@ -10,7 +10,7 @@ use isdet_detector::{DecodeConfig, Fcos, FcosConfig, Kernels, LossOutput, ParamS
 use isdet_eval::GroundTruth;
 use isdet_heuristics::{ForwardOutputs, Scorer, Targets};
 
-use crate::config::{AugmentConfig, RunConfig};
+use crate::config::{AugmentConfig, RunConfig, Task};
 use crate::data::{self, DetectionSet};
 use crate::error::{Result, TrainerError};
 use crate::records::PhaseTimes;
@@ -54,11 +54,8 @@ impl DetectionTask {
                 ..DetAugment::eval(size)
             },
             AugmentConfig::None => DetAugment::eval(size),
-            other => {
-                return Err(TrainerError::Config(format!(
-                    "augment: {other:?} is a classification recipe; detection takes train, light or none"
-                )));
-            }
+            // Refused at load; a configuration built in code gets the same error.
+            other => return Err(other.misfit(Task::Detection)),
         };
         let gt = data::ground_truth(&val)?;
         gt.write(val_annotations)?;
