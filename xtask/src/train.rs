@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use isdet_report::sweep::{SweepEvent, plan_sweep, run_name, run_sweep};
+use isdet_report::sweep::{Shard, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep};
 use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions};
 
 /// `cargo xtask train`.
@@ -62,6 +62,11 @@ pub struct SweepArgs {
     /// budget, seed, and whether each is finished) without training.
     #[arg(long)]
     dry_run: bool,
+    /// Only the runs whose index in the plan is K modulo N (`K/N`), so that
+    /// N processes can share the sweep, e.g. one per core with
+    /// RAYON_NUM_THREADS=1.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
 }
 
 /// A stop flag that Ctrl-C raises (the run checkpoints and exits).
@@ -151,13 +156,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs every run of a sweep in order, skipping finished ones and resuming
 /// unfinished ones; returns the output root, or `None` when stopped.
-pub fn sweep_runs(
-    spec: &Path,
-    out: Option<&Path>,
-    overrides: &[String],
-    quiet: bool,
-) -> anyhow::Result<Option<PathBuf>> {
-    let plan = plan_sweep(spec, out, overrides)?;
+pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf>> {
     if !plan.spec.description.is_empty() {
         eprintln!("{}", plan.spec.description);
     }
@@ -179,8 +178,7 @@ pub fn sweep_runs(
 }
 
 /// Prints the runs of a sweep, one line each.
-fn list_runs(spec: &Path, out: Option<&Path>, overrides: &[String]) -> anyhow::Result<()> {
-    let plan = plan_sweep(spec, out, overrides)?;
+fn list_runs(plan: &SweepPlan) -> anyhow::Result<()> {
     for run in &plan.runs {
         let c = &run.config;
         println!(
@@ -200,16 +198,21 @@ fn list_runs(spec: &Path, out: Option<&Path>, overrides: &[String]) -> anyhow::R
 }
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    let mut plan = plan_sweep(&args.spec, args.out.as_deref(), &args.overrides)?;
+    if let Some(shard) = args.shard {
+        plan.keep_shard(shard);
+        if plan.runs.is_empty() {
+            anyhow::bail!("shard {}/{} of the sweep has no runs", shard.index, shard.count);
+        }
+    }
     if args.dry_run {
-        list_runs(&args.spec, args.out.as_deref(), &args.overrides)?;
+        list_runs(&plan)?;
         return Ok(ExitCode::SUCCESS);
     }
-    Ok(
-        match sweep_runs(&args.spec, args.out.as_deref(), &args.overrides, args.quiet)? {
-            Some(_) => ExitCode::SUCCESS,
-            None => ExitCode::from(130),
-        },
-    )
+    Ok(match sweep_runs(plan, args.quiet)? {
+        Some(_) => ExitCode::SUCCESS,
+        None => ExitCode::from(130),
+    })
 }
 
 /// `cargo xtask run`: the main job.
@@ -262,6 +265,7 @@ fn ensure_mnist_det(root: &Path) -> anyhow::Result<()> {
         val: 256,
         seed: 0,
         canvas: 96,
+        shape: crate::data::SceneShape::default(),
         cache: None,
     })
     .context("making the mnist-det scenes")?;
@@ -285,7 +289,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // repository root, wherever the command is started.
     std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
     let started = std::time::Instant::now();
-    let Some(dir) = sweep_runs(&spec, Some(&out), &args.overrides, args.quiet)? else {
+    let plan = plan_sweep(&spec, Some(&out), &args.overrides)?;
+    let Some(dir) = sweep_runs(plan, args.quiet)? else {
         return Ok(ExitCode::from(130));
     };
     eprintln!(

@@ -266,6 +266,74 @@ fn every_shipped_spec_plans() {
     assert!(checked >= 4, "only {checked} specs found");
 }
 
+/// `--shard K/N` splits a sweep into N disjoint parts that together are
+/// the whole plan, in plan order; a bad shard is refused.
+#[test]
+fn sweep_shards_partition_the_plan() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/synth-main.toml");
+    let list = |extra: &[&str]| {
+        let o = xtask()
+            .args(["sweep", "--dry-run", "--spec"])
+            .arg(&spec)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text_of(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.contains('\t'))
+            .map(|l| l.split('\t').next().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = list(&[]);
+    let parts: Vec<Vec<String>> = (0..3).map(|k| list(&["--shard", &format!("{k}/3")])).collect();
+    assert!(parts.iter().all(|p| !p.is_empty()));
+    let mut merged: Vec<String> = Vec::new();
+    for i in 0..all.len() {
+        merged.push(parts[i % 3][i / 3].clone());
+    }
+    assert_eq!(merged, all);
+    assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), all.len());
+    let o = xtask()
+        .args(["sweep", "--dry-run", "--shard", "3/3", "--spec"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text_of(&o).contains("K/N"), "{}", text_of(&o));
+}
+
+/// `order = "by_seed"` trains every method of seed 0 before any of seed 1;
+/// the default keeps a method's runs together.
+#[test]
+fn sweep_order_by_seed_keeps_seeds_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/synth-base.toml");
+    let write = |order: &str| {
+        let spec = dir.path().join(format!("spec{}.toml", order.len()));
+        let text = format!(
+            "base = {base:?}\nout = \"o\"\nbudgets = [1.0]\nseeds = [0, 1]\n{order}\n\
+             [[methods]]\nname = \"a\"\n[[methods]]\nname = \"b\"\n"
+        );
+        std::fs::write(&spec, text).unwrap();
+        let o = xtask()
+            .args(["sweep", "--dry-run", "--spec"])
+            .arg(&spec)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text_of(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.split('\t').next()?.strip_prefix("o/").map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        write("order = \"by_seed\""),
+        ["a-b100-s0", "b-b100-s0", "a-b100-s1", "b-b100-s1"]
+    );
+    assert_eq!(write(""), ["a-b100-s0", "a-b100-s1", "b-b100-s0", "b-b100-s1"]);
+}
+
 fn text_of(o: &Output) -> String {
     text(o)
 }

@@ -27,6 +27,22 @@ pub struct SweepSpec {
     pub seeds: Vec<u64>,
     /// The methods.
     pub methods: Vec<MethodSpec>,
+    /// The order the runs are trained in.
+    #[serde(default)]
+    pub order: RunOrder,
+}
+
+/// The order of a sweep's runs.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOrder {
+    /// Methods in spec order, then budgets, then seeds.
+    #[default]
+    ByMethod,
+    /// Every method and budget of the first seed, then of the second, …:
+    /// a sweep stopped part-way leaves whole seeds behind, each a paired
+    /// comparison of all methods.
+    BySeed,
 }
 
 /// One method of a sweep.
@@ -102,7 +118,7 @@ pub struct SweepPlan {
     pub spec: SweepSpec,
     /// Where the runs go.
     pub root: PathBuf,
-    /// The runs: methods in spec order, then budgets, then seeds.
+    /// The runs, in the spec's [`RunOrder`].
     pub runs: Vec<PlannedRun>,
 }
 
@@ -146,6 +162,7 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
     let root = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| spec.out.clone());
+    // (seed, run) in method order; sorted stably by seed when asked.
     let mut runs = Vec::new();
     for method in &spec.methods {
         let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
@@ -166,17 +183,60 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
                         method.name
                     ))
                 })?;
-                runs.push(PlannedRun {
-                    dir: root.join(run_name(&method.name, budget, seed)),
-                    config,
-                });
+                let dir = root.join(run_name(&method.name, budget, seed));
+                runs.push((seed, PlannedRun { dir, config }));
             }
         }
     }
     if runs.is_empty() {
         return Err(spec_err("the sweep has no runs".into()));
     }
+    if spec.order == RunOrder::BySeed {
+        runs.sort_by_key(|(seed, _)| *seed);
+    }
+    let runs = runs.into_iter().map(|(_, run)| run).collect();
     Ok(SweepPlan { spec, root, runs })
+}
+
+impl SweepPlan {
+    /// Keeps run `i` of the plan only when `i % shard.count == shard.index`,
+    /// so that `count` processes (one per core or per machine) can share a
+    /// sweep without training the same run twice. Indices are those of the
+    /// whole plan, so a shard is the same set of runs on every call.
+    pub fn keep_shard(&mut self, shard: Shard) {
+        let runs = std::mem::take(&mut self.runs);
+        self.runs = runs
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| i % shard.count == shard.index)
+            .map(|(_, run)| run)
+            .collect();
+    }
+}
+
+/// One of `count` disjoint parts of a sweep's runs (`index` from 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which part, from 0.
+    pub index: usize,
+    /// How many parts.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// Reads `K/N` (0 ≤ K < N).
+    fn from_str(text: &str) -> std::result::Result<Shard, String> {
+        let bad = || format!("a shard is K/N with 0 <= K < N, not {text:?}");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index = k.trim().parse().map_err(|_| bad())?;
+        let count = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 /// `<method>-b<budget %>-s<seed>`.
@@ -230,4 +290,18 @@ pub fn run_sweep(
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shard;
+
+    #[test]
+    fn shard_reads_k_of_n_and_refuses_the_rest() {
+        assert_eq!("1/3".parse(), Ok(Shard { index: 1, count: 3 }));
+        assert_eq!("0/1".parse(), Ok(Shard { index: 0, count: 1 }));
+        for bad in ["3/3", "1/0", "1", "a/2", "-1/2", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad} was accepted");
+        }
+    }
 }
