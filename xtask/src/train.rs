@@ -202,7 +202,11 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     if let Some(shard) = args.shard {
         plan.keep_shard(shard);
         if plan.runs.is_empty() {
-            anyhow::bail!("shard {}/{} of the sweep has no runs", shard.index, shard.count);
+            anyhow::bail!(
+                "shard {}/{} of the sweep has no runs",
+                shard.index,
+                shard.count
+            );
         }
     }
     if args.dry_run {

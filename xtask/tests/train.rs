@@ -286,7 +286,9 @@ fn sweep_shards_partition_the_plan() {
             .collect::<Vec<_>>()
     };
     let all = list(&[]);
-    let parts: Vec<Vec<String>> = (0..3).map(|k| list(&["--shard", &format!("{k}/3")])).collect();
+    let parts: Vec<Vec<String>> = (0..3)
+        .map(|k| list(&["--shard", &format!("{k}/3")]))
+        .collect();
     assert!(parts.iter().all(|p| !p.is_empty()));
     let mut merged: Vec<String> = Vec::new();
     for i in 0..all.len() {
@@ -331,7 +333,10 @@ fn sweep_order_by_seed_keeps_seeds_together() {
         write("order = \"by_seed\""),
         ["a-b100-s0", "b-b100-s0", "a-b100-s1", "b-b100-s1"]
     );
-    assert_eq!(write(""), ["a-b100-s0", "a-b100-s1", "b-b100-s0", "b-b100-s1"]);
+    assert_eq!(
+        write(""),
+        ["a-b100-s0", "a-b100-s1", "b-b100-s0", "b-b100-s1"]
+    );
 }
 
 fn text_of(o: &Output) -> String {
