@@ -279,6 +279,13 @@ fn numbers_match_the_hand_computation() {
     close(&area["up_to"], 120.0);
     close(&area["method"], (38.0 + 38.8) / 240.0);
     close(&area["baseline"], (18.0 + 20.0) / 240.0);
+    // uniform @ 30% seed 1 never reaches the target, so the paired cost to
+    // it is not given on any axis.
+    for axis in ["steps", "backward", "seconds"] {
+        let t = &c["to_target"][axis];
+        assert_eq!((t["n"].as_u64(), t["reached"].as_u64()), (Some(2), Some(1)));
+        assert_eq!(t["paired"], Value::Null);
+    }
 
     let unfinished = r["unfinished"].as_array().unwrap();
     assert_eq!(unfinished.len(), 1, "{r:#}");
@@ -312,10 +319,12 @@ fn markdown_report_has_the_tables_and_plots() {
         "| uniform | 100% | 2 | 0.4500 ± 0.0707 | [0.4000, 0.5000] | 400 | 4000 | 4000 | 40.0 | 1.00 |",
         "| loss | 30% | 2 | 0.4800 ± 0.0283 | [0.4600, 0.5000] | 120 | 3600 | 1200 | 30.0 | 3.00 | 5.0% | 5.0% |",
         "= **0.3600**",
-        "| uniform | 100% | 345 | 3450 | 34.5 | 1.00× | 1.00× | 1.00× |",
-        "| loss | 30% | 60 | 600 | 15.0 | 5.75× | 5.75× | 2.30× |",
+        "| uniform | 100% | 345 [330, 360] | 3450 [3300, 3600] | 34.5 [33.0, 36.0] | 1.00× | 1.00× | 1.00× |",
+        "| loss | 30% | 60 [60, 60] | 600 [600, 600] | 15.0 [15.0, 15.0] | 5.75× | 5.75× | 2.30× |",
         "| uniform | 30% | not reached (1/2) | not reached (1/2) | not reached (1/2) | – | – | – |",
         "| loss | 30% | 2 | +0.1300 | [+0.1000, +0.1600] | 1.000 |",
+        // uniform @ 30% seed 1 never reaches the target: no paired Δ.
+        "| loss | 30% | 2 | 1/2 reached | – | 1/2 reached | – | 1/2 reached | – |",
         "![AP against optimiser steps](plots/metric_vs_steps.png)",
         "![AP against backward passes](plots/metric_vs_backward.png)",
         "![AP against seconds](plots/metric_vs_seconds.png)",

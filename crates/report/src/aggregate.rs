@@ -212,6 +212,9 @@ pub struct AxisTarget {
     /// Mean cost over seeds; only when every seed reaches the target, since
     /// a mean over the lucky seeds would flatter the method.
     pub mean: Option<f64>,
+    /// 95% bootstrap interval of that mean over seeds (`[low, high]`),
+    /// when there is a mean.
+    pub interval: Option<[f64; 2]>,
     /// Reference mean cost / this mean cost.
     pub speedup: Option<f64>,
 }
@@ -234,6 +237,45 @@ pub struct Comparison {
     /// The metric at equal training time (overheads included): each pair
     /// read at the wall-clock second the faster of the two finished.
     pub metric_at_equal_seconds: Option<EqualTimeComparison>,
+    /// Cost to reach the report's target, method − baseline, per axis
+    /// (absent when there is no target).
+    pub to_target: Option<PairedToTarget>,
+}
+
+/// Cost to the target, method − baseline, paired by seed, on each axis of
+/// the cost-to-target table.
+#[derive(Debug, Serialize)]
+pub struct PairedToTarget {
+    /// Optimiser steps.
+    pub steps: PairedCost,
+    /// Backward passes.
+    pub backward: PairedCost,
+    /// Seconds of training.
+    pub seconds: PairedCost,
+}
+
+impl PairedToTarget {
+    /// The entry of `axis` (steps for an axis the table does not have).
+    pub fn get(&self, axis: CostAxis) -> &PairedCost {
+        match axis {
+            CostAxis::Backward => &self.backward,
+            CostAxis::Seconds => &self.seconds,
+            _ => &self.steps,
+        }
+    }
+}
+
+/// One axis of [`PairedToTarget`].
+#[derive(Debug, Serialize)]
+pub struct PairedCost {
+    /// Pairs compared.
+    pub n: usize,
+    /// Pairs in which both runs reach the target.
+    pub reached: usize,
+    /// Paired bootstrap of method − baseline (negative: the method is
+    /// cheaper); only when every pair reaches the target, for the reason
+    /// [`AxisTarget::mean`] gives.
+    pub paired: Option<PairedComparison>,
 }
 
 /// Method against baseline at equal training time. Seconds depend on the
@@ -316,9 +358,9 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
     // Without a reference there is no target; the report says so in place
     // of the table, and the JSON has `reference_found: false`.
     if let Some(target) = target {
-        fill_to_target(&groups, &mut reports, target, reference);
+        fill_to_target(&groups, &mut reports, target, reference, opts);
     }
-    let comparisons = compare_all(&groups, opts, &mut notes);
+    let comparisons = compare_all(&groups, target, opts, &mut notes);
     notes.extend(uneven_curve_notes(&groups));
     let report = Report {
         primary_metric,
@@ -475,23 +517,48 @@ fn time_share(run: &Run, phase: &str) -> Option<f64> {
     (total > 0.0 && total.is_finite()).then(|| run.time.get(phase).copied().unwrap_or(0.0) / total)
 }
 
-fn axis_target(g: &Group, target: f64, axis: CostAxis) -> AxisTarget {
+fn axis_target(g: &Group, target: f64, axis: CostAxis, opts: &Options) -> AxisTarget {
     let costs: Vec<Option<f64>> = g
         .runs
         .iter()
         .map(|r| cost_to_target(&r.curve, target, axis))
         .collect();
     let reached = costs.iter().filter(|c| c.is_some()).count();
-    let mean = if reached == costs.len() {
-        mean(costs.iter().flatten().copied())
-    } else {
-        None
-    };
+    // Only when every seed reaches the target: a mean over the lucky seeds
+    // would flatter the method.
+    let all: Option<Vec<f64>> = costs.iter().copied().collect();
+    let interval = all
+        .as_ref()
+        .and_then(|c| summarize_seeds(c, opts.resamples, opts.bootstrap_seed).ok())
+        .map(|s| [s.low, s.high]);
     AxisTarget {
         n: costs.len(),
         reached,
-        mean,
+        mean: all.and_then(mean),
+        interval,
         speedup: None,
+    }
+}
+
+/// Method − baseline cost to `target` on `axis`, paired by seed.
+fn paired_cost(pairs: &[(&Run, &Run)], target: f64, axis: CostAxis, opts: &Options) -> PairedCost {
+    let costs: Vec<Option<(f64, f64)>> = pairs
+        .iter()
+        .map(|(a, b)| {
+            let a = cost_to_target(&a.curve, target, axis)?;
+            Some((a, cost_to_target(&b.curve, target, axis)?))
+        })
+        .collect();
+    let reached = costs.iter().filter(|c| c.is_some()).count();
+    let all: Option<Vec<(f64, f64)>> = costs.iter().copied().collect();
+    let paired = all.and_then(|c| {
+        let (a, b): (Vec<f64>, Vec<f64>) = c.into_iter().unzip();
+        paired_bootstrap(&a, &b, opts.resamples, opts.bootstrap_seed).ok()
+    });
+    PairedCost {
+        n: pairs.len(),
+        reached,
+        paired,
     }
 }
 
@@ -500,12 +567,13 @@ fn fill_to_target(
     reports: &mut [GroupReport],
     target: f64,
     reference: Option<usize>,
+    opts: &Options,
 ) {
     for (g, report) in groups.iter().zip(reports.iter_mut()) {
         report.to_target = Some(ToTarget {
-            steps: axis_target(g, target, CostAxis::Steps),
-            backward: axis_target(g, target, CostAxis::Backward),
-            seconds: axis_target(g, target, CostAxis::Seconds),
+            steps: axis_target(g, target, CostAxis::Steps, opts),
+            backward: axis_target(g, target, CostAxis::Backward, opts),
+            seconds: axis_target(g, target, CostAxis::Seconds, opts),
         });
     }
     let Some(reference) = reference else { return };
@@ -532,7 +600,12 @@ fn speedup(reference: Option<f64>, cost: Option<f64>) -> Option<f64> {
     }
 }
 
-fn compare_all(groups: &[Group], opts: &Options, notes: &mut Vec<String>) -> Vec<Comparison> {
+fn compare_all(
+    groups: &[Group],
+    target: Option<f64>,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Vec<Comparison> {
     let baseline = &opts.reference.method;
     let mut out = Vec::new();
     for g in groups.iter().filter(|g| &g.method != baseline) {
@@ -547,7 +620,7 @@ fn compare_all(groups: &[Group], opts: &Options, notes: &mut Vec<String>) -> Vec
             ));
             continue;
         };
-        match compare(g, base, opts) {
+        match compare(g, base, target, opts) {
             Ok(c) => out.push(c),
             Err(e) => notes.push(format!("{} against {baseline}: {e:#}.", g.label())),
         }
@@ -555,7 +628,7 @@ fn compare_all(groups: &[Group], opts: &Options, notes: &mut Vec<String>) -> Vec
     out
 }
 
-fn compare(g: &Group, base: &Group, opts: &Options) -> Result<Comparison> {
+fn compare(g: &Group, base: &Group, target: Option<f64>, opts: &Options) -> Result<Comparison> {
     let pairs: Vec<(&Run, &Run)> = g
         .runs
         .iter()
@@ -581,6 +654,11 @@ fn compare(g: &Group, base: &Group, opts: &Options) -> Result<Comparison> {
         final_metric,
         mean_metric_over_steps: compare_area(&pairs, opts).ok(),
         metric_at_equal_seconds: compare_at_equal_seconds(&pairs, opts),
+        to_target: target.map(|t| PairedToTarget {
+            steps: paired_cost(&pairs, t, CostAxis::Steps, opts),
+            backward: paired_cost(&pairs, t, CostAxis::Backward, opts),
+            seconds: paired_cost(&pairs, t, CostAxis::Seconds, opts),
+        }),
     })
 }
 
@@ -706,5 +784,68 @@ mod tests {
         assert_eq!(percent(1.0), "100%");
         assert_eq!(percent(0.3), "30%");
         assert_eq!(percent(0.125), "12.5%");
+    }
+
+    /// A run whose metric rises linearly by `slope` per step over 4 steps.
+    fn linear_run(seed: u64, slope: f64) -> Run {
+        let curve = (0..=4)
+            .map(|i| {
+                let i = i as f64;
+                isdet_eval::CurvePoint {
+                    steps: i,
+                    backward: 2.0 * i,
+                    forward: 2.0 * i,
+                    images: 2.0 * i,
+                    seconds: 10.0 * i,
+                    metric: slope * i,
+                }
+            })
+            .collect();
+        Run {
+            dir: format!("r{seed}").into(),
+            method: "m".into(),
+            budget: 1.0,
+            seed,
+            primary_metric: "AP".into(),
+            final_metric: slope * 4.0,
+            costs: Costs::default(),
+            curve,
+            time: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn paired_cost_to_target_is_method_minus_baseline_only_when_every_pair_reaches_it() {
+        let opts = Options {
+            reference: "uniform@1.0".parse().unwrap(),
+            target_fraction: 1.0,
+            resamples: 1000,
+            bootstrap_seed: 0,
+            max_rise: 0.03,
+        };
+        // Target 0.4: the method (slope 0.2) needs 2 steps, the baseline
+        // (slope 0.1) 4, on both seeds: Δ = −2 steps, −4 backward, −20 s.
+        let (a0, a1, b0, b1) = (
+            linear_run(0, 0.2),
+            linear_run(1, 0.2),
+            linear_run(0, 0.1),
+            linear_run(1, 0.1),
+        );
+        let pairs = [(&a0, &b0), (&a1, &b1)];
+        for (axis, want) in [
+            (CostAxis::Steps, -2.0),
+            (CostAxis::Backward, -4.0),
+            (CostAxis::Seconds, -20.0),
+        ] {
+            let p = paired_cost(&pairs, 0.4, axis, &opts);
+            assert_eq!((p.n, p.reached), (2, 2));
+            let d = p.paired.expect("every pair reached the target");
+            assert!((d.mean_difference - want).abs() < 1e-9, "{axis:?}: {d:?}");
+        }
+        // One baseline that never gets there: no difference is given.
+        let never = linear_run(1, 0.05);
+        let p = paired_cost(&[(&a0, &b0), (&a1, &never)], 0.4, CostAxis::Steps, &opts);
+        assert_eq!((p.n, p.reached), (2, 1));
+        assert!(p.paired.is_none());
     }
 }

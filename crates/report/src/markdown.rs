@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use isdet_eval::CostAxis;
 
-use crate::aggregate::{AxisTarget, Comparison, Report, ToTarget, percent};
+use crate::aggregate::{AxisTarget, Comparison, PairedCost, Report, ToTarget, percent};
 use crate::plot;
 
 /// The whole report. `plots` says whether the plots were drawn.
@@ -187,10 +187,78 @@ fn target_table(out: &mut String, report: &Report) {
 }
 
 fn target_cost(t: &AxisTarget, axis: CostAxis) -> String {
-    match t.mean {
-        Some(v) if axis == CostAxis::Seconds => format!("{v:.1}"),
-        Some(v) => count(v),
-        None => format!("not reached ({}/{})", t.n - t.reached, t.n),
+    let Some(v) = t.mean else {
+        return format!("not reached ({}/{})", t.n - t.reached, t.n);
+    };
+    match t.interval {
+        Some([lo, hi]) if t.n > 1 => {
+            format!("{} [{}, {}]", cost(v, axis), cost(lo, axis), cost(hi, axis))
+        }
+        _ => cost(v, axis),
+    }
+}
+
+fn cost(v: f64, axis: CostAxis) -> String {
+    if axis == CostAxis::Seconds {
+        format!("{v:.1}")
+    } else {
+        count(v)
+    }
+}
+
+/// Method − baseline cost to the target, paired by seed: the detection
+/// study's "reaches the baseline's performance in fewer iterations".
+fn paired_target_table(out: &mut String, report: &Report) {
+    let base = cell(&report.reference.method);
+    let rows: Vec<String> = report
+        .comparisons
+        .iter()
+        .filter_map(|c| {
+            let t = c.to_target.as_ref()?;
+            let cells: Vec<String> = ToTarget::AXES
+                .iter()
+                .map(|&a| paired_cost_cells(t.get(a), a))
+                .collect();
+            Some(format!(
+                "| {} | {} | {} | {} |",
+                cell(&c.method),
+                percent(c.budget),
+                c.seeds.len(),
+                cells.join(" | ")
+            ))
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### Cost to reach the target, paired\n\n\
+         Δ = method − {base} in the cost to first reach the target, per seed pair; negative: \
+         the method got there sooner. Given only when both runs of every pair reach it \
+         (\"k/n reached\" otherwise).\n"
+    );
+    out.push_str("| method | budget | paired seeds | Δ steps | 95% interval | Δ backward passes | 95% interval | Δ seconds | 95% interval |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let _ = writeln!(out, "{row}");
+    }
+    out.push('\n');
+}
+
+fn paired_cost_cells(p: &PairedCost, axis: CostAxis) -> String {
+    let signed = |v: f64| {
+        let sign = if v < 0.0 { "-" } else { "+" };
+        format!("{sign}{}", cost(v.abs(), axis))
+    };
+    match &p.paired {
+        Some(d) => format!(
+            "{} | [{}, {}]",
+            signed(d.mean_difference),
+            signed(d.low),
+            signed(d.high)
+        ),
+        None => format!("{}/{} reached | –", p.reached, p.n),
     }
 }
 
@@ -220,6 +288,7 @@ fn comparison_table(out: &mut String, report: &Report) {
         let _ = writeln!(out, "{}", comparison_row(c));
     }
     out.push('\n');
+    paired_target_table(out, report);
     equal_time_table(out, report);
 }
 
@@ -360,6 +429,7 @@ mod tests {
             n: 3,
             reached: 1,
             mean: None,
+            interval: None,
             speedup: None,
         };
         assert_eq!(target_cost(&t, CostAxis::Steps), "not reached (2/3)");
