@@ -306,7 +306,8 @@ fn sweep_shards_partition_the_plan() {
 }
 
 /// `order = "by_seed"` trains every method of seed 0 before any of seed 1;
-/// the default keeps a method's runs together.
+/// `"by_budget"` the largest budget first, by seed within it; the default
+/// keeps a method's runs together.
 #[test]
 fn sweep_order_by_seed_keeps_seeds_together() {
     let dir = tempfile::tempdir().unwrap();
@@ -315,7 +316,8 @@ fn sweep_order_by_seed_keeps_seeds_together() {
         let spec = dir.path().join(format!("spec{}.toml", order.len()));
         let text = format!(
             "base = {base:?}\nout = \"o\"\nbudgets = [1.0]\nseeds = [0, 1]\n{order}\n\
-             [[methods]]\nname = \"a\"\n[[methods]]\nname = \"b\"\n"
+             [[methods]]\nname = \"a\"\n[[methods]]\nname = \"b\"\n\
+             [[methods]]\nname = \"c\"\nbudgets = [0.5, 1.0]\nseeds = [0]\n"
         );
         std::fs::write(&spec, text).unwrap();
         let o = xtask()
@@ -331,11 +333,36 @@ fn sweep_order_by_seed_keeps_seeds_together() {
     };
     assert_eq!(
         write("order = \"by_seed\""),
-        ["a-b100-s0", "b-b100-s0", "a-b100-s1", "b-b100-s1"]
+        [
+            "a-b100-s0",
+            "b-b100-s0",
+            "c-b50-s0",
+            "c-b100-s0",
+            "a-b100-s1",
+            "b-b100-s1"
+        ]
+    );
+    assert_eq!(
+        write("order = \"by_budget\""),
+        [
+            "a-b100-s0",
+            "b-b100-s0",
+            "c-b100-s0",
+            "a-b100-s1",
+            "b-b100-s1",
+            "c-b50-s0"
+        ]
     );
     assert_eq!(
         write(""),
-        ["a-b100-s0", "a-b100-s1", "b-b100-s0", "b-b100-s1"]
+        [
+            "a-b100-s0",
+            "a-b100-s1",
+            "b-b100-s0",
+            "b-b100-s1",
+            "c-b50-s0",
+            "c-b100-s0"
+        ]
     );
 }
 

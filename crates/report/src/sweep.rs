@@ -43,6 +43,10 @@ pub enum RunOrder {
     /// a sweep stopped part-way leaves whole seeds behind, each a paired
     /// comparison of all methods.
     BySeed,
+    /// The largest budget first, and within a budget as [`RunOrder::BySeed`]:
+    /// a study's full-schedule comparison is finished before its budgeted
+    /// runs start (e.g. to choose which methods to run under budget).
+    ByBudget,
 }
 
 /// One method of a sweep.
@@ -162,7 +166,7 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
     let root = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| spec.out.clone());
-    // (seed, run) in method order; sorted stably by seed when asked.
+    // (budget, seed, run) in method order; sorted stably when asked.
     let mut runs = Vec::new();
     for method in &spec.methods {
         let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
@@ -184,17 +188,21 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
                     ))
                 })?;
                 let dir = root.join(run_name(&method.name, budget, seed));
-                runs.push((seed, PlannedRun { dir, config }));
+                runs.push((budget, seed, PlannedRun { dir, config }));
             }
         }
     }
     if runs.is_empty() {
         return Err(spec_err("the sweep has no runs".into()));
     }
-    if spec.order == RunOrder::BySeed {
-        runs.sort_by_key(|(seed, _)| *seed);
+    match spec.order {
+        RunOrder::ByMethod => {}
+        RunOrder::BySeed => runs.sort_by_key(|(_, seed, _)| *seed),
+        RunOrder::ByBudget => {
+            runs.sort_by(|(b1, s1, _), (b2, s2, _)| b2.total_cmp(b1).then(s1.cmp(s2)))
+        }
     }
-    let runs = runs.into_iter().map(|(_, run)| run).collect();
+    let runs = runs.into_iter().map(|(_, _, run)| run).collect();
     Ok(SweepPlan { spec, root, runs })
 }
 
