@@ -303,17 +303,28 @@ fn sweep_shards_partition_the_plan() {
         .unwrap();
     assert!(!o.status.success());
     assert!(text_of(&o).contains("K/N"), "{}", text_of(&o));
+    // More shards than runs: the empty shard says so and succeeds.
+    let shard = format!("{}/{}", all.len(), all.len() + 1);
+    let o = xtask()
+        .args(["sweep", "--dry-run", "--shard", &shard, "--spec"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text_of(&o));
+    assert!(text_of(&o).contains("has no runs"), "{}", text_of(&o));
 }
 
 /// `order = "by_seed"` trains every method of seed 0 before any of seed 1;
 /// `"by_budget"` the largest budget first, by seed within it; the default
 /// keeps a method's runs together.
 #[test]
-fn sweep_order_by_seed_keeps_seeds_together() {
+fn sweep_orders_group_runs_as_named() {
     let dir = tempfile::tempdir().unwrap();
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/synth-base.toml");
     let write = |order: &str| {
-        let spec = dir.path().join(format!("spec{}.toml", order.len()));
+        let spec = dir
+            .path()
+            .join(format!("spec-{}.toml", order.replace(['"', ' ', '='], "")));
         let text = format!(
             "base = {base:?}\nout = \"o\"\nbudgets = [1.0]\nseeds = [0, 1]\n{order}\n\
              [[methods]]\nname = \"a\"\n[[methods]]\nname = \"b\"\n\

@@ -247,17 +247,28 @@ fn paired_target_table(out: &mut String, report: &Report) {
 }
 
 fn paired_cost_cells(p: &PairedCost, axis: CostAxis) -> String {
+    // The sign goes on the rounded magnitude, so nothing prints as "-0".
     let signed = |v: f64| {
-        let sign = if v < 0.0 { "-" } else { "+" };
-        format!("{sign}{}", cost(v.abs(), axis))
+        let magnitude = cost(v.abs(), axis);
+        let zero = magnitude.chars().all(|c| c == '0' || c == '.');
+        let sign = if zero {
+            ""
+        } else if v < 0.0 {
+            "-"
+        } else {
+            "+"
+        };
+        format!("{sign}{magnitude}")
     };
     match &p.paired {
-        Some(d) => format!(
+        // One pair has no spread: its interval would be a point.
+        Some(d) if p.n > 1 => format!(
             "{} | [{}, {}]",
             signed(d.mean_difference),
             signed(d.low),
             signed(d.high)
         ),
+        Some(d) => format!("{} | –", signed(d.mean_difference)),
         None => format!("{}/{} reached | –", p.reached, p.n),
     }
 }
@@ -433,6 +444,42 @@ mod tests {
             speedup: None,
         };
         assert_eq!(target_cost(&t, CostAxis::Steps), "not reached (2/3)");
+    }
+
+    #[test]
+    fn paired_cost_cells_sign_the_rounded_difference() {
+        let paired = |mean_difference, low, high| PairedCost {
+            n: 3,
+            reached: 3,
+            paired: Some(isdet_eval::PairedComparison {
+                mean_difference,
+                low,
+                high,
+                prob_a_better: 0.0,
+            }),
+        };
+        assert_eq!(
+            paired_cost_cells(&paired(-250.0, -400.4, -0.4), CostAxis::Steps),
+            "-250 | [-400, 0]"
+        );
+        assert_eq!(
+            paired_cost_cells(&paired(12.34, -1.0, 20.0), CostAxis::Seconds),
+            "+12.3 | [-1.0, +20.0]"
+        );
+        let one = PairedCost {
+            n: 1,
+            ..paired(-250.0, -250.0, -250.0)
+        };
+        assert_eq!(paired_cost_cells(&one, CostAxis::Steps), "-250 | –");
+        let missed = PairedCost {
+            n: 3,
+            reached: 2,
+            paired: None,
+        };
+        assert_eq!(
+            paired_cost_cells(&missed, CostAxis::Steps),
+            "2/3 reached | –"
+        );
     }
 
     #[test]
