@@ -169,23 +169,40 @@ pub struct GroupReport {
     pub to_target: Option<ToTarget>,
 }
 
-/// Cost to reach the target on each axis the report compares.
+/// One value per axis of the cost-to-target tables (optimiser steps,
+/// backward passes, seconds): a group's cost ([`ToTarget`]) or a method's
+/// paired difference from the baseline ([`PairedToTarget`]).
 #[derive(Debug, Serialize)]
-pub struct ToTarget {
+pub struct PerAxis<T> {
     /// In optimiser steps.
-    pub steps: AxisTarget,
+    pub steps: T,
     /// In backward passes.
-    pub backward: AxisTarget,
+    pub backward: T,
     /// In seconds.
-    pub seconds: AxisTarget,
+    pub seconds: T,
 }
 
-impl ToTarget {
-    /// The axes of the cost-to-target table, in column order.
+/// Cost to reach the target on each axis the report compares.
+pub type ToTarget = PerAxis<AxisTarget>;
+
+/// Cost to the target, method − baseline, paired by seed, on each axis.
+pub type PairedToTarget = PerAxis<PairedCost>;
+
+impl<T> PerAxis<T> {
+    /// The axes of the cost-to-target tables, in column order.
     pub const AXES: [CostAxis; 3] = [CostAxis::Steps, CostAxis::Backward, CostAxis::Seconds];
 
-    /// The entry of `axis` (steps for an axis the table does not have).
-    pub fn get(&self, axis: CostAxis) -> &AxisTarget {
+    /// The value of each axis, from `f`.
+    fn from_fn(mut f: impl FnMut(CostAxis) -> T) -> Self {
+        PerAxis {
+            steps: f(CostAxis::Steps),
+            backward: f(CostAxis::Backward),
+            seconds: f(CostAxis::Seconds),
+        }
+    }
+
+    /// The entry of `axis` (steps for an axis the tables do not have).
+    pub fn get(&self, axis: CostAxis) -> &T {
         match axis {
             CostAxis::Backward => &self.backward,
             CostAxis::Seconds => &self.seconds,
@@ -193,7 +210,7 @@ impl ToTarget {
         }
     }
 
-    fn get_mut(&mut self, axis: CostAxis) -> &mut AxisTarget {
+    fn get_mut(&mut self, axis: CostAxis) -> &mut T {
         match axis {
             CostAxis::Backward => &mut self.backward,
             CostAxis::Seconds => &mut self.seconds,
@@ -240,29 +257,6 @@ pub struct Comparison {
     /// Cost to reach the report's target, method − baseline, per axis
     /// (absent when there is no target).
     pub to_target: Option<PairedToTarget>,
-}
-
-/// Cost to the target, method − baseline, paired by seed, on each axis of
-/// the cost-to-target table.
-#[derive(Debug, Serialize)]
-pub struct PairedToTarget {
-    /// Optimiser steps.
-    pub steps: PairedCost,
-    /// Backward passes.
-    pub backward: PairedCost,
-    /// Seconds of training.
-    pub seconds: PairedCost,
-}
-
-impl PairedToTarget {
-    /// The entry of `axis` (steps for an axis the table does not have).
-    pub fn get(&self, axis: CostAxis) -> &PairedCost {
-        match axis {
-            CostAxis::Backward => &self.backward,
-            CostAxis::Seconds => &self.seconds,
-            _ => &self.steps,
-        }
-    }
 }
 
 /// One axis of [`PairedToTarget`].
@@ -570,11 +564,7 @@ fn fill_to_target(
     opts: &Options,
 ) {
     for (g, report) in groups.iter().zip(reports.iter_mut()) {
-        report.to_target = Some(ToTarget {
-            steps: axis_target(g, target, CostAxis::Steps, opts),
-            backward: axis_target(g, target, CostAxis::Backward, opts),
-            seconds: axis_target(g, target, CostAxis::Seconds, opts),
-        });
+        report.to_target = Some(ToTarget::from_fn(|axis| axis_target(g, target, axis, opts)));
     }
     let Some(reference) = reference else { return };
     for axis in ToTarget::AXES {
@@ -654,11 +644,8 @@ fn compare(g: &Group, base: &Group, target: Option<f64>, opts: &Options) -> Resu
         final_metric,
         mean_metric_over_steps: compare_area(&pairs, opts).ok(),
         metric_at_equal_seconds: compare_at_equal_seconds(&pairs, opts),
-        to_target: target.map(|t| PairedToTarget {
-            steps: paired_cost(&pairs, t, CostAxis::Steps, opts),
-            backward: paired_cost(&pairs, t, CostAxis::Backward, opts),
-            seconds: paired_cost(&pairs, t, CostAxis::Seconds, opts),
-        }),
+        to_target: target
+            .map(|t| PairedToTarget::from_fn(|axis| paired_cost(&pairs, t, axis, opts))),
     })
 }
 
