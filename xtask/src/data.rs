@@ -61,6 +61,14 @@ pub enum DataCommand {
         /// Canvas side in pixels.
         #[arg(long, default_value_t = 96)]
         size: usize,
+        /// Objects in an ordinary scene, `FEWEST,MOST` (the generator's 1,8
+        /// when absent; the `objects` field of a synth run's `[data]`).
+        #[arg(long, value_delimiter = ',', value_name = "FEWEST,MOST")]
+        objects: Option<Vec<usize>>,
+        /// Object extent in pixels, `SMALLEST,LARGEST` (6,48 when absent;
+        /// the `object_size` field of a synth run's `[data]`).
+        #[arg(long, value_delimiter = ',', value_name = "SMALLEST,LARGEST")]
+        object_size: Option<Vec<f32>>,
     },
     /// Make MNIST detection scenes (real digits on canvases) as COCO.
     MnistDet {
@@ -136,17 +144,32 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
             val,
             seed,
             size,
+            objects,
+            object_size,
         } => {
+            let pair = |flag: &str, n: Option<usize>| match n {
+                Some(n) if n != 2 => anyhow::bail!("--{flag}: expected two numbers, got {n}"),
+                _ => Ok(()),
+            };
+            pair("objects", objects.as_ref().map(Vec::len))?;
+            pair("object-size", object_size.as_ref().map(Vec::len))?;
             for (split, len, split_seed) in [
                 ("train", train, seed),
                 ("val", val, isdet_data::seed::key(&[seed, 1])),
             ] {
-                let data = SynthDataset::new(SynthConfig {
+                let mut config = SynthConfig {
                     seed: split_seed,
                     len,
                     size,
                     ..SynthConfig::default()
-                })?;
+                };
+                if let Some([fewest, most]) = objects.as_deref() {
+                    (config.min_objects, config.max_objects) = (*fewest, *most);
+                }
+                if let Some([smallest, largest]) = object_size.as_deref() {
+                    (config.min_object_size, config.max_object_size) = (*smallest, *largest);
+                }
+                let data = SynthDataset::new(config)?;
                 let scenes = |i: usize| data.get(i);
                 write_split(&out, split, len, data.class_names(), "isdet synth", scenes)?;
             }

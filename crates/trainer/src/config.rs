@@ -182,6 +182,14 @@ pub enum DataConfig {
         size: usize,
         /// The dataset seed.
         seed: u64,
+        /// Objects in an ordinary scene, `[fewest, most]`; the generator's
+        /// 1–8 when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        objects: Option<[usize; 2]>,
+        /// Object extent in pixels, `[smallest, largest]`; the generator's
+        /// 6–48 when absent (the largest must fit in `size`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        object_size: Option<[f32; 2]>,
     },
     /// A COCO detection dataset on disk (e.g. `cargo xtask data mnist-det`).
     Coco {
@@ -219,6 +227,8 @@ impl Default for DataConfig {
             val: 256,
             size: 96,
             seed: 0,
+            objects: None,
+            object_size: None,
         }
     }
 }

@@ -23,14 +23,23 @@ pub fn open(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
             val,
             size,
             seed,
+            objects,
+            object_size,
         } => {
             let make = |len: usize, seed: u64| -> Result<DetectionSet> {
-                Ok(Arc::new(SynthDataset::new(SynthConfig {
+                let mut config = SynthConfig {
                     seed,
                     len,
                     size: *size,
                     ..SynthConfig::default()
-                })?))
+                };
+                if let Some([fewest, most]) = *objects {
+                    (config.min_objects, config.max_objects) = (fewest, most);
+                }
+                if let Some([smallest, largest]) = *object_size {
+                    (config.min_object_size, config.max_object_size) = (smallest, largest);
+                }
+                Ok(Arc::new(SynthDataset::new(config)?))
             };
             (
                 make(*train, *seed)?,
