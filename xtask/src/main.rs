@@ -41,6 +41,10 @@ enum Command {
     Sweep(train::SweepArgs),
     /// Write a Markdown report with tables and plots comparing the runs under DIR.
     Report(report::ReportArgs),
+    /// Write `sampling.json` (what the budget was spent on, per training
+    /// image) for finished runs made before the trainer wrote it, from
+    /// their journals.
+    Sampling(train::SamplingArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => train::eval(args),
         Command::Sweep(args) => train::sweep(args),
         Command::Report(args) => report::run(args),
+        Command::Sampling(args) => train::sampling(args),
     };
     match result {
         Ok(code) => code,

@@ -43,6 +43,17 @@ pub struct EvalArgs {
     json: bool,
 }
 
+/// `cargo xtask sampling`.
+#[derive(Args)]
+pub struct SamplingArgs {
+    /// Run directories, or folders of run directories (one level down).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Write `sampling.json` again where it exists.
+    #[arg(long)]
+    force: bool,
+}
+
 /// `cargo xtask sweep`.
 #[derive(Args)]
 pub struct SweepArgs {
@@ -304,4 +315,70 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64() / 60.0
     );
     crate::report::run(crate::report::ReportArgs::defaults(dir))
+}
+
+/// Writes `sampling.json` for finished runs that have their journal but
+/// no record yet (runs made before the trainer wrote it), and checks that
+/// its counts add up to the summary's passes.
+pub fn sampling(args: SamplingArgs) -> anyhow::Result<ExitCode> {
+    let is_run = |d: &Path| d.join(isdet_trainer::files::SUMMARY).is_file();
+    let mut runs = Vec::new();
+    for dir in &args.dirs {
+        if is_run(dir) {
+            runs.push(dir.clone());
+            continue;
+        }
+        let entries =
+            std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+        let mut inside: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|d| is_run(d))
+            .collect();
+        if inside.is_empty() {
+            bail!(
+                "{}: neither a finished run nor a folder of finished runs",
+                dir.display()
+            );
+        }
+        inside.sort();
+        runs.extend(inside);
+    }
+    let (mut written, mut kept, mut missing) = (0, 0, 0);
+    for run in runs {
+        if run.join(isdet_trainer::files::SAMPLING).is_file() && !args.force {
+            kept += 1;
+            continue;
+        }
+        if !run.join(isdet_trainer::files::JOURNAL).is_file() {
+            eprintln!("{}: no journal.bin, skipped", run.display());
+            missing += 1;
+            continue;
+        }
+        let record = isdet_trainer::write_sampling_record(&run)?;
+        let summary: Summary = serde_json::from_str(
+            &std::fs::read_to_string(run.join(isdet_trainer::files::SUMMARY))
+                .with_context(|| format!("reading {}", run.display()))?,
+        )
+        .with_context(|| format!("{}: summary.json", run.display()))?;
+        let sum = |v: &[u32]| v.iter().map(|&c| u64::from(c)).sum::<u64>();
+        let (backward, forward) = (sum(&record.trained), sum(&record.forwarded));
+        if (backward, forward) != (summary.backward, summary.forward) {
+            bail!(
+                "{}: the journal replays to {backward} backward and {forward} forward passes, the summary says {} and {}",
+                run.display(),
+                summary.backward,
+                summary.forward
+            );
+        }
+        let untrained = record.trained.iter().filter(|&&c| c == 0).count();
+        let most = record.trained.iter().max().copied().unwrap_or(0);
+        println!(
+            "{}: {} images, never trained {untrained}, most trained {most}×",
+            run.display(),
+            record.trained.len()
+        );
+        written += 1;
+    }
+    println!("wrote {written}, kept {kept} existing, skipped {missing} without a journal");
+    Ok(ExitCode::SUCCESS)
 }

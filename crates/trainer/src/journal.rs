@@ -11,6 +11,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use isdet_sampler::{Planned, Sampler, StepPlan, Strategy};
+
 use crate::error::{Result, TrainerError, io_err};
 
 /// One step's recorded scores.
@@ -93,6 +95,57 @@ impl Journal {
         self.out.get_ref().sync_data().map_err(io_err(&self.path))?;
         Ok(self.len)
     }
+}
+
+/// Every entry of the journal at `path`.
+pub(crate) fn read_all(path: &Path) -> Result<Vec<JournalEntry>> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    parse(path, &bytes)
+}
+
+/// Feeds the entries of the journal at `path` back through `sampler`: the
+/// same calls in the same order rebuild its exact state. `on_step` sees
+/// each step's plan (the selected one after candidates were scored) once
+/// its scores are recorded.
+pub(crate) fn replay<S: Strategy>(
+    sampler: &mut Sampler<S>,
+    entries: &[JournalEntry],
+    path: &Path,
+    mut on_step: impl FnMut(&Sampler<S>, &StepPlan),
+) -> Result<()> {
+    let bad = |message: String| TrainerError::Journal {
+        path: path.to_path_buf(),
+        message,
+    };
+    for e in entries {
+        let Some(planned) = sampler.plan()? else {
+            return Err(bad(format!(
+                "entry for step {} but the budget is already spent",
+                e.step
+            )));
+        };
+        let expected: &[usize] = match &planned {
+            Planned::Train(plan) => plan.train(),
+            Planned::ScoreFirst(candidates) => candidates,
+        };
+        // Mixed images credit their sources, so the recorded ids are
+        // a subset of the plan's, in any order.
+        if e.ids.iter().any(|id| !expected.contains(id)) {
+            return Err(bad(format!(
+                "step {} scored {:?} but the sampler plans {:?}: the run's data or code changed",
+                e.step, e.ids, expected
+            )));
+        }
+        if !e.ids.is_empty() {
+            sampler.record(&e.ids, &e.scores)?;
+        }
+        let plan = match planned {
+            Planned::Train(plan) => plan,
+            Planned::ScoreFirst(_) => sampler.select()?,
+        };
+        on_step(sampler, &plan);
+    }
+    Ok(())
 }
 
 fn parse(path: &Path, mut bytes: &[u8]) -> Result<Vec<JournalEntry>> {

@@ -41,6 +41,7 @@ mod lr;
 mod records;
 mod run;
 mod rundir;
+mod spending;
 mod task;
 
 pub use config::{
@@ -49,5 +50,9 @@ pub use config::{
 };
 pub use error::{Result, TrainerError};
 pub use lr::learning_rate;
-pub use records::{CheckpointState, MetricsRecord, PhaseTimes, Summary, files};
+pub use records::{
+    CheckpointState, MetricsRecord, PhaseTimes, SCORE_QUANTILES, SamplingRecord, ScoreSnapshot,
+    Summary, files,
+};
 pub use run::{RunOutcome, TrainOptions, train};
+pub use spending::write_sampling_record;

@@ -23,6 +23,8 @@ pub mod files {
     pub const STATE: &str = "state.json";
     /// The validation ground truth the detection metrics are scored against.
     pub const VAL_ANNOTATIONS: &str = "val_annotations.json";
+    /// The [`SamplingRecord`](super::SamplingRecord) of a finished run.
+    pub const SAMPLING: &str = "sampling.json";
 }
 
 /// Cumulative wall-clock seconds per phase of training.
@@ -153,4 +155,38 @@ pub struct Summary {
     pub eval_seconds: f64,
     /// Batches skipped for a non-finite loss.
     pub skipped_batches: u64,
+}
+
+/// The quantiles of a [`ScoreSnapshot`]: minimum, 10%, 25%, median, 75%,
+/// 90%, maximum.
+pub const SCORE_QUANTILES: [f64; 7] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0];
+
+/// `sampling.json`: what a finished run's budget was spent on, per
+/// training image (indexed as the training set is), rebuilt from the
+/// journal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamplingRecord {
+    /// Times each image was trained on (backward passes); they sum to the
+    /// summary's `backward`.
+    pub trained: Vec<u32>,
+    /// Forward passes of each image, training and scoring-only; they sum
+    /// to the summary's `forward`.
+    pub forwarded: Vec<u32>,
+    /// Each image's last recorded score (four significant digits), `null`
+    /// when it was never scored.
+    pub last_score: Vec<Option<f32>>,
+    /// The distribution of the last scores, at every evaluation step and
+    /// at the end.
+    pub scores_over_run: Vec<ScoreSnapshot>,
+}
+
+/// The distribution of the last scores of the scored images at one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreSnapshot {
+    /// The optimiser step.
+    pub step: u64,
+    /// Images scored at least once by then.
+    pub scored: usize,
+    /// Their last scores at [`SCORE_QUANTILES`].
+    pub quantiles: [f32; 7],
 }

@@ -69,6 +69,17 @@ pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<R
     run.run_loop()
 }
 
+/// The run's sampler, fresh, over `n` training samples.
+pub(crate) fn new_sampler(config: &RunConfig, n: usize) -> Result<Sampler<Box<dyn Strategy>>> {
+    let schedule = Schedule::new(n, config.batch_size, config.epochs, config.budget)?;
+    Ok(Sampler::new(
+        ScoreTable::new(n)?,
+        schedule,
+        config.strategy.build()?,
+        config.seed,
+    )?)
+}
+
 struct Run<'a> {
     config: &'a RunConfig,
     options: &'a TrainOptions,
@@ -128,13 +139,8 @@ impl<'a> Run<'a> {
             }
         };
         let n = task.train_len();
-        let schedule = Schedule::new(n, config.batch_size, config.epochs, config.budget)?;
-        let sampler = Sampler::new(
-            ScoreTable::new(n)?,
-            schedule,
-            config.strategy.build()?,
-            config.seed,
-        )?;
+        let sampler = new_sampler(config, n)?;
+        let schedule = *sampler.schedule();
         let scorer = Scorer::new(config.scoring(), n)?;
         let progress = if options.progress {
             let bar = ProgressBar::new(schedule.budget_steps());
@@ -232,33 +238,7 @@ impl<'a> Run<'a> {
     /// Feeds the journal's scores back through the sampler: the same calls
     /// in the same order rebuild its exact state.
     fn replay(&mut self, entries: &[crate::journal::JournalEntry]) -> Result<()> {
-        for e in entries {
-            let Some(planned) = self.sampler.plan()? else {
-                return Err(self.journal_error(format!(
-                    "entry for step {} but the budget is already spent",
-                    e.step
-                )));
-            };
-            let expected: &[usize] = match &planned {
-                Planned::Train(plan) => plan.train(),
-                Planned::ScoreFirst(candidates) => candidates,
-            };
-            // Mixed images credit their sources, so the recorded ids are
-            // a subset of the plan's, in any order.
-            if e.ids.iter().any(|id| !expected.contains(id)) {
-                return Err(self.journal_error(format!(
-                    "step {} scored {:?} but the sampler plans {:?}: the run's data or code changed",
-                    e.step, e.ids, expected
-                )));
-            }
-            if !e.ids.is_empty() {
-                self.sampler.record(&e.ids, &e.scores)?;
-            }
-            if matches!(planned, Planned::ScoreFirst(_)) {
-                self.sampler.select()?;
-            }
-        }
-        Ok(())
+        crate::journal::replay(&mut self.sampler, entries, &self.files.journal(), |_, _| {})
     }
 
     fn stop_requested(&self) -> bool {
@@ -560,6 +540,16 @@ impl<'a> Run<'a> {
             eval_seconds: self.time.eval,
             skipped_batches: self.skipped,
         };
+        // What the budget was spent on, before the summary marks the run
+        // finished: a failure here leaves a run that resumes to finish.
+        let journal = self.files.journal();
+        if let Some(j) = self.journal.as_mut() {
+            j.sync()?;
+        }
+        let n = self.task.train_len();
+        let entries = crate::journal::read_all(&journal)?;
+        let sampling = crate::spending::sampling_record(self.config, n, &entries, &journal)?;
+        write_json_atomic(&dir.join(crate::records::files::SAMPLING), &sampling)?;
         write_json_atomic(&self.files.summary(), &summary)?;
         let value = evaluation.metrics.get(metric).copied().unwrap_or(f64::NAN);
         self.progress

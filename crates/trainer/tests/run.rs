@@ -257,3 +257,46 @@ fn pycocotools_gives_the_summary_ap() {
         );
     }
 }
+
+fn sampling_record(run: &Path) -> isdet_trainer::SamplingRecord {
+    serde_json::from_str(&std::fs::read_to_string(run.join("sampling.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn the_sampling_record_counts_every_pass_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    // Uniform without replacement at 100%: every image once per epoch.
+    let run = dir.path().join("uniform");
+    let s = finished(train(&tiny(&[]), &run, &TrainOptions::default()).unwrap());
+    let record = sampling_record(&run);
+    assert_eq!(record.trained, vec![2; 32]);
+    assert_eq!(record.forwarded, vec![2; 32]);
+    assert!(record.last_score.iter().all(Option::is_some));
+    let steps: Vec<u64> = record.scores_over_run.iter().map(|q| q.step).collect();
+    assert_eq!(steps, vec![4, 8, 12, 16], "every evaluation step");
+    assert_eq!(s.steps, 16);
+    for q in &record.scores_over_run {
+        assert!(q.quantiles.windows(2).all(|w| w[0] <= w[1]), "{q:?}");
+    }
+    // Selective backprop forwards candidates it does not train on: the
+    // record's counts add up to the summary's passes, and the journal
+    // rebuilds the same record after the run.
+    let run = dir.path().join("sb");
+    let config = tiny(&[r#"strategy={"kind": "selective_backprop"}"#, "budget=0.5"]);
+    let s = finished(train(&config, &run, &TrainOptions::default()).unwrap());
+    let record = sampling_record(&run);
+    let sum = |v: &[u32]| v.iter().map(|&c| u64::from(c)).sum::<u64>();
+    assert_eq!(sum(&record.trained), s.backward);
+    assert_eq!(sum(&record.forwarded), s.forward);
+    assert!(s.forward > s.backward, "candidates were forwarded only");
+    assert!(
+        record
+            .trained
+            .iter()
+            .zip(&record.forwarded)
+            .all(|(t, f)| t <= f)
+    );
+    std::fs::remove_file(run.join("sampling.json")).unwrap();
+    assert_eq!(isdet_trainer::write_sampling_record(&run).unwrap(), record);
+    assert_eq!(sampling_record(&run), record);
+}
