@@ -556,3 +556,83 @@ fn equal_training_time_reads_both_runs_at_the_faster_ones_end() {
         "{md}"
     );
 }
+
+fn write_sampling(root: &Path, rel: &str, trained: &[u32], forwarded: &[u32]) {
+    let record = json!({
+        "trained": trained, "forwarded": forwarded,
+        "last_score": vec![Some(1.0); trained.len()],
+        "scores_over_run": [{"step": 40, "scored": trained.len(),
+                             "quantiles": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}]
+    });
+    std::fs::write(root.join(rel).join("sampling.json"), record.to_string()).unwrap();
+}
+
+/// The spending section from hand-made `sampling.json` files: uniform @
+/// 100% trains its 400 images 10 times each (4,000 backward passes);
+/// loss @ 30% seed 0 trains 40 images 21 times and the other 360 once
+/// (1,200), forwarding each 9 times (3,600): the top tenth takes 840 /
+/// 1,200 = 70%, and G = 2·384,600 / (400·1,200) − 401/400 = 0.6. Its seed
+/// 1 has no record; uniform @ 30% seed 0's counts disagree with its
+/// summary, so that run gets a note and its group no row.
+#[test]
+fn the_spending_section_reads_each_runs_sampling_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_sweep(tmp.path());
+    for seed in [0, 1] {
+        let even = vec![10; 400];
+        write_sampling(
+            tmp.path(),
+            &format!("sweep-a/uniform-b1-s{seed}"),
+            &even,
+            &even,
+        );
+    }
+    let mut skewed = vec![1; 360];
+    skewed.extend([21; 40]);
+    write_sampling(
+        tmp.path(),
+        "sweep-b/nested/loss-b0.3-s0",
+        &skewed,
+        &[9; 400],
+    );
+    write_sampling(tmp.path(), "sweep-a/uniform-b0.3-s0", &[1; 400], &[1; 400]);
+    let (report, _) = report_json(tmp.path(), &[]);
+    let spending = report["spending"].as_array().unwrap();
+    assert_eq!(spending.len(), 2, "{spending:#?}");
+    let (uniform, loss) = (&spending[0], &spending[1]);
+    assert_eq!(
+        (&uniform["method"], &uniform["runs"]),
+        (&json!("uniform"), &json!(2))
+    );
+    close(&uniform["mean_trained"], 10.0);
+    close(&uniform["gini"], 0.0);
+    close(&uniform["top_decile_share"], 0.1);
+    assert_eq!(uniform["most_trained"], 10);
+    assert_eq!(
+        (&loss["method"], &loss["runs"]),
+        (&json!("loss"), &json!(1))
+    );
+    close(&loss["mean_trained"], 3.0);
+    close(&loss["never_trained"], 0.0);
+    close(&loss["top_decile_share"], 0.7);
+    close(&loss["gini"], 0.6);
+    close(&loss["histogram"][1]["mean"], 0.9);
+    close(&loss["histogram"][21]["mean"], 0.1);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("uniform-b0.3-s0") && notes.contains("the summary says 1200 and 1200"),
+        "{notes}"
+    );
+    let out = xtask(&["report", tmp.path().to_str().unwrap(), "--resamples", "200"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(tmp.path().join("report.md")).unwrap();
+    for needle in [
+        "## What the budget was spent on",
+        "| loss | 30% | 1 | 400 | 3.00 | 0.0% | 70.0% | 0.600 | 21× |",
+        "![scores over the run](plots/scores_over_run.png)",
+    ] {
+        assert!(md.contains(needle), "{needle:?} missing from:\n{md}");
+    }
+    check_png(&tmp.path().join("plots/train_counts.png"));
+    assert!(tmp.path().join("plots/scores_over_run.png").is_file());
+}

@@ -139,6 +139,9 @@ pub struct Report {
     pub unfinished: Vec<UnfinishedRun>,
     /// Runs left out, with the file at fault.
     pub skipped: Vec<SkippedRun>,
+    /// What each group's budget was spent on (groups whose runs have
+    /// `sampling.json`).
+    pub spending: Vec<crate::spending::GroupSpending>,
     /// Other things the reader should know (duplicate seeds, missing
     /// baselines, uneven curves).
     pub notes: Vec<String>,
@@ -356,6 +359,14 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
     }
     let comparisons = compare_all(&groups, target, opts, &mut notes);
     notes.extend(uneven_curve_notes(&groups));
+    notes.extend(groups.iter().flat_map(|g| &g.runs).filter_map(|r| {
+        let problem = r.sampling_problem.as_ref()?;
+        Some(format!(
+            "{}: no spending section for this run: {problem}",
+            relative(root, &r.dir)
+        ))
+    }));
+    let spending = crate::spending::spending(&groups);
     let report = Report {
         primary_metric,
         reference: opts.reference.clone(),
@@ -385,6 +396,7 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
                 reason: s.reason.clone(),
             })
             .collect(),
+        spending,
         notes,
     };
     Ok((report, groups))
@@ -718,7 +730,7 @@ fn uneven_curve_notes(groups: &[Group]) -> Vec<String> {
 
 /// One point of a group's mean curve: the mean cost and metric over seeds
 /// at one evaluation index, and the lowest and highest metric of any seed.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct BandPoint {
     /// Mean cost over seeds.
     pub x: f64,
@@ -798,6 +810,8 @@ mod tests {
             costs: Costs::default(),
             curve,
             time: BTreeMap::new(),
+            sampling: None,
+            sampling_problem: None,
         }
     }
 

@@ -23,6 +23,7 @@ mod error;
 mod load;
 mod markdown;
 mod plot;
+mod spending;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use isdet_base::write_atomic;
 pub use aggregate::{GroupKey, Report};
 pub use error::{ReportError, Result};
 pub use load::Skipped;
+pub use spending::GroupSpending;
 
 /// How a report is made.
 #[derive(Clone, Debug)]
@@ -116,6 +118,7 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     let draw = options.plots && !groups.is_empty();
     if draw {
         plot::write_all(&dir.join("plots"), &groups, &report.primary_metric)?;
+        plot::write_spending(&dir.join("plots"), &report.spending)?;
     }
     let markdown = dir.join("report.md");
     write_atomic(&markdown, markdown::render(&report, draw).as_bytes())

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use isdet_eval::CurvePoint;
-use isdet_trainer::{MetricsRecord, Summary, files};
+use isdet_trainer::{MetricsRecord, SamplingRecord, Summary, files};
 use serde::Serialize;
 
 use crate::error::{ReportError, Result};
@@ -38,6 +38,11 @@ pub struct Run {
     pub curve: Vec<CurvePoint>,
     /// Cumulative seconds per phase at the last evaluation.
     pub time: BTreeMap<String, f64>,
+    /// What the budget was spent on (`sampling.json`), when the run has a
+    /// usable one.
+    pub sampling: Option<SamplingRecord>,
+    /// Why `sampling.json` is there but was not used.
+    pub sampling_problem: Option<String>,
 }
 
 /// The cost counters of a run (or their means over a group's seeds).
@@ -205,6 +210,10 @@ fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
     let lines = read_lines_strict(&metrics_path)?;
     let curve = curve_of(&lines, &summary.primary_metric, &metrics_path)?;
     let time = lines.last().map(|l| phase_map(&l.time)).unwrap_or_default();
+    let (sampling, sampling_problem) = match read_sampling(dir, &summary) {
+        Ok(record) => (record, None),
+        Err(e) => (None, Some(e.to_string())),
+    };
     Ok(Run {
         dir: dir.to_path_buf(),
         method: summary.method,
@@ -215,7 +224,46 @@ fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
         costs,
         curve,
         time,
+        sampling,
+        sampling_problem,
     })
+}
+
+/// The run's `sampling.json`, checked against its summary; `None` when the
+/// run has none (runs made before the trainer wrote it).
+fn read_sampling(
+    dir: &Path,
+    summary: &Summary,
+) -> std::result::Result<Option<SamplingRecord>, FileError> {
+    let path = dir.join(files::SAMPLING);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let record: SamplingRecord = serde_json::from_str(&read_text(&path)?)
+        .map_err(|e| FileError::new(&path, format!("malformed: {e}")))?;
+    let n = record.trained.len();
+    if record.forwarded.len() != n || record.last_score.len() != n {
+        return Err(FileError::new(
+            &path,
+            format!(
+                "{n} train counts but {} forward counts and {} scores",
+                record.forwarded.len(),
+                record.last_score.len()
+            ),
+        ));
+    }
+    let sum = |v: &[u32]| v.iter().map(|&c| u64::from(c)).sum::<u64>();
+    let (backward, forward) = (sum(&record.trained), sum(&record.forwarded));
+    if (backward, forward) != (summary.backward, summary.forward) {
+        return Err(FileError::new(
+            &path,
+            format!(
+                "counts add up to {backward} backward and {forward} forward passes, the summary says {} and {}",
+                summary.backward, summary.forward
+            ),
+        ));
+    }
+    Ok(Some(record))
 }
 
 fn summary_metric(summary: &Summary) -> Option<f64> {

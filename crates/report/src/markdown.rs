@@ -29,6 +29,7 @@ pub fn render(report: &Report, plots: bool) -> String {
         if plots {
             plot_section(&mut out, report);
         }
+        spending_section(&mut out, report, plots);
     }
     leftovers(&mut out, report);
     out
@@ -400,6 +401,53 @@ fn plot_section(out: &mut String, report: &Report) {
          min–max band):\n\n![final {m} against the budget](plots/{})\n",
         plot::BUDGET_PLOT
     );
+}
+
+/// What the budget was spent on, for the groups whose runs have
+/// `sampling.json`.
+fn spending_section(out: &mut String, report: &Report, plots: bool) {
+    if report.spending.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## What the budget was spent on\n\n\
+         From each run's `sampling.json`: how many times each training image was trained on \
+         (backward passes), as means over the runs of a group. Uniform sampling without \
+         replacement trains every image equally often (Gini 0, the top tenth of the images \
+         takes 10% of the training); a sampler that favours some images raises both. \
+         \"never trained\" is the share of images the run did not train on at all.\n\n\
+         | method | budget | runs | images | trained per image | never trained | top 10% of images' share | Gini | most trained |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for g in &report.spending {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {:.1}% | {:.1}% | {:.3} | {}× |",
+            cell(&g.method),
+            percent(g.budget),
+            g.runs,
+            g.images,
+            g.mean_trained,
+            g.never_trained * 100.0,
+            g.top_decile_share * 100.0,
+            g.gini,
+            g.most_trained
+        );
+    }
+    out.push('\n');
+    if plots {
+        let _ = writeln!(
+            out,
+            "The share of the images trained k times (mean over the runs, min–max band):\n\n\
+             ![share of images by times trained](plots/{})\n\n\
+             The last recorded score of the images scored so far, over the run (median, and \
+             the band from the 10% to the 90% quantile; the group's first seed; each panel \
+             on its own scale, since heuristics score on different scales):\n\n\
+             ![scores over the run](plots/{})\n",
+            plot::TRAIN_COUNTS_PLOT,
+            plot::SCORES_PLOT
+        );
+    }
 }
 
 fn leftovers(out: &mut String, report: &Report) {

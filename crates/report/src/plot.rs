@@ -12,8 +12,9 @@ use isdet_eval::CostAxis;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::aggregate::{BandPoint, Group, band};
+use crate::aggregate::{BandPoint, Group, band, percent};
 use crate::error::{ReportError, Result, io_err};
+use crate::spending::GroupSpending;
 use isdet_base::write_atomic;
 
 /// DejaVu Sans; its licence is crates/report/assets/fonts/LICENSE-DejaVu.txt.
@@ -96,6 +97,79 @@ pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> Result<()> {
     save(&dir.join(BUDGET_PLOT), &png)
 }
 
+/// The file name of the train-count histogram.
+pub const TRAIN_COUNTS_PLOT: &str = "train_counts.png";
+
+/// The file name of the score-distribution panels.
+pub const SCORES_PLOT: &str = "scores_over_run.png";
+
+/// Draws what the budget was spent on into `dir`: the share of images by
+/// times trained, one line per group, and one panel per group with the
+/// median and the 10–90% range of the last scores over the run (each with
+/// its own scale: heuristics score on different scales). Draws nothing
+/// without sampling records.
+pub fn write_spending(dir: &Path, spending: &[GroupSpending]) -> Result<()> {
+    if spending.is_empty() {
+        return Ok(());
+    }
+    let label = |g: &GroupSpending| format!("{} @ {}", g.method, percent(g.budget));
+    let counts: Vec<(String, Vec<BandPoint>)> = spending
+        .iter()
+        .map(|g| (label(g), g.histogram.clone()))
+        .collect();
+    let png = render(
+        &counts,
+        "share of the training images by times trained",
+        "times trained",
+        "share of images",
+    )
+    .map_err(|message| ReportError::Plot {
+        what: TRAIN_COUNTS_PLOT.into(),
+        message,
+    })?;
+    save(&dir.join(TRAIN_COUNTS_PLOT), &png)?;
+    let panels: Vec<(String, Vec<BandPoint>)> = spending
+        .iter()
+        .map(|g| {
+            let points = g
+                .scores_over_run
+                .iter()
+                .map(|q| BandPoint {
+                    x: q.step as f64,
+                    mean: f64::from(q.quantiles[3]),
+                    min: f64::from(q.quantiles[1]),
+                    max: f64::from(q.quantiles[5]),
+                })
+                .collect();
+            (label(g), points)
+        })
+        .collect();
+    let png = render_panels(&panels).map_err(|message| ReportError::Plot {
+        what: SCORES_PLOT.into(),
+        message,
+    })?;
+    save(&dir.join(SCORES_PLOT), &png)
+}
+
+/// Columns of the panel grid, and the height of one row in pixels.
+const PANEL_COLUMNS: usize = 3;
+const PANEL_ROW_HEIGHT: u32 = 340;
+
+/// One small chart per entry, three to a row.
+fn render_panels(panels: &[(String, Vec<BandPoint>)]) -> std::result::Result<Vec<u8>, String> {
+    let rows = panels.len().div_ceil(PANEL_COLUMNS).max(1);
+    let size = (SIZE.0 * 3 / 2, PANEL_ROW_HEIGHT * rows as u32);
+    encode(size, |root| {
+        root.fill(&WHITE)?;
+        let areas = root.split_evenly((rows, PANEL_COLUMNS));
+        for ((label, points), area) in panels.iter().zip(&areas) {
+            let one = [(label.clone(), points.clone())];
+            draw(area, &one, label, "optimiser step", "last score")?;
+        }
+        Ok(())
+    })
+}
+
 fn save(path: &Path, png: &[u8]) -> Result<()> {
     write_atomic(path, png).map_err(io_err(path))
 }
@@ -136,11 +210,18 @@ fn render(
     x_desc: &str,
     metric: &str,
 ) -> std::result::Result<Vec<u8>, String> {
-    let (w, h) = SIZE;
+    encode(SIZE, |root| draw(root, bands, title, x_desc, metric))
+}
+
+/// Draws with `paint` on a white bitmap of `size` and encodes it as PNG.
+fn encode(
+    (w, h): (u32, u32),
+    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> DrawResult,
+) -> std::result::Result<Vec<u8>, String> {
     let mut pixels = vec![0u8; w as usize * h as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        draw(&root, bands, title, x_desc, metric).map_err(|e| e.to_string())?;
+        let root = BitMapBackend::with_buffer(&mut pixels, (w, h)).into_drawing_area();
+        paint(&root).map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }
     let mut png = Vec::new();
