@@ -141,7 +141,7 @@ pub struct Report {
     pub skipped: Vec<SkippedRun>,
     /// What each group's budget was spent on (groups whose runs have
     /// `sampling.json`).
-    pub spending: Vec<crate::spending::GroupSpending>,
+    pub spending: Vec<GroupSpending>,
     /// Other things the reader should know (duplicate seeds, missing
     /// baselines, uneven curves).
     pub notes: Vec<String>,
@@ -366,7 +366,6 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
             relative(root, &r.dir)
         ))
     }));
-    let spending = crate::spending::spending(&groups);
     let report = Report {
         primary_metric,
         reference: opts.reference.clone(),
@@ -396,7 +395,8 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
                 reason: s.reason.clone(),
             })
             .collect(),
-        spending,
+        // Filled by the caller from the groups (crate::spending).
+        spending: Vec::new(),
         notes,
     };
     Ok((report, groups))
@@ -728,6 +728,38 @@ fn uneven_curve_notes(groups: &[Group]) -> Vec<String> {
         .collect()
 }
 
+/// One group's spending, over the runs that have a sampling record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupSpending {
+    /// The method label.
+    pub method: String,
+    /// The budget.
+    pub budget: f64,
+    /// Runs of the group with a sampling record.
+    pub runs: usize,
+    /// Training images (of the first such run).
+    pub images: usize,
+    /// Mean backward passes per image.
+    pub mean_trained: f64,
+    /// Share of the images never trained on (mean over runs).
+    pub never_trained: f64,
+    /// Share of the backward passes spent on the tenth of the images
+    /// trained most (mean over runs); 10% when training is even.
+    pub top_decile_share: f64,
+    /// Gini coefficient of the per-image train counts (mean over runs):
+    /// 0 when every image is trained equally often, towards 1 when a few
+    /// images take all the training.
+    pub gini: f64,
+    /// The most times any image was trained, over the runs.
+    pub most_trained: u32,
+    /// Share of the images trained k times (index k): mean, lowest and
+    /// highest over the runs.
+    pub histogram: Vec<BandPoint>,
+    /// The distribution of the last scores over the run, from the
+    /// group's first seed with a record.
+    pub scores_over_run: Vec<isdet_trainer::ScoreSnapshot>,
+}
+
 /// One point of a group's mean curve: the mean cost and metric over seeds
 /// at one evaluation index, and the lowest and highest metric of any seed.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -742,6 +774,19 @@ pub struct BandPoint {
     pub max: f64,
 }
 
+impl BandPoint {
+    /// The point at `x` of `values` (one per seed or run): their mean,
+    /// lowest and highest.
+    pub fn of(x: f64, values: &[f64]) -> Self {
+        BandPoint {
+            x,
+            mean: mean(values.iter().copied()).unwrap_or(0.0),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
 /// A group's curve on `axis`: runs of a group evaluate at the same steps, so
 /// they are aligned by evaluation index, up to the shortest run.
 pub fn band(g: &Group, axis: CostAxis) -> Vec<BandPoint> {
@@ -750,12 +795,7 @@ pub fn band(g: &Group, axis: CostAxis) -> Vec<BandPoint> {
         .map(|i| {
             let points = g.runs.iter().map(|r| &r.curve[i]);
             let metrics: Vec<f64> = points.clone().map(|p| p.metric).collect();
-            BandPoint {
-                x: mean(points.map(|p| axis.of(p))).unwrap_or(0.0),
-                mean: mean(metrics.iter().copied()).unwrap_or(0.0),
-                min: metrics.iter().copied().fold(f64::INFINITY, f64::min),
-                max: metrics.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            }
+            BandPoint::of(mean(points.map(|p| axis.of(p))).unwrap_or(0.0), &metrics)
         })
         .collect()
 }

@@ -30,10 +30,9 @@ use std::path::{Path, PathBuf};
 
 use isdet_base::write_atomic;
 
-pub use aggregate::{GroupKey, Report};
+pub use aggregate::{GroupKey, GroupSpending, Report};
 pub use error::{ReportError, Result};
 pub use load::Skipped;
-pub use spending::GroupSpending;
 
 /// How a report is made.
 #[derive(Clone, Debug)]
@@ -114,7 +113,8 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
         bootstrap_seed: options.bootstrap_seed,
         max_rise: options.max_rise,
     };
-    let (report, groups) = aggregate::build(dir, scan, &aggregation)?;
+    let (mut report, groups) = aggregate::build(dir, scan, &aggregation)?;
+    report.spending = spending::spending(&groups);
     let draw = options.plots && !groups.is_empty();
     if draw {
         plot::write_all(&dir.join("plots"), &groups, &report.primary_metric)?;

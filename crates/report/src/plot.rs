@@ -12,9 +12,9 @@ use isdet_eval::CostAxis;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
+use crate::aggregate::GroupSpending;
 use crate::aggregate::{BandPoint, Group, band, percent};
 use crate::error::{ReportError, Result, io_err};
-use crate::spending::GroupSpending;
 use isdet_base::write_atomic;
 
 /// DejaVu Sans; its licence is crates/report/assets/fonts/LICENSE-DejaVu.txt.
@@ -189,12 +189,7 @@ fn budget_bands(groups: &[Group]) -> Vec<(String, Vec<BandPoint>)> {
                 .filter(|g| g.method == m && !g.runs.is_empty())
                 .map(|g| {
                     let finals: Vec<f64> = g.runs.iter().map(|r| r.final_metric).collect();
-                    BandPoint {
-                        x: g.budget * 100.0,
-                        mean: finals.iter().sum::<f64>() / finals.len() as f64,
-                        min: finals.iter().copied().fold(f64::INFINITY, f64::min),
-                        max: finals.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                    }
+                    BandPoint::of(g.budget * 100.0, &finals)
                 })
                 .collect();
             points.sort_by(|a, b| a.x.total_cmp(&b.x));

@@ -2,42 +2,9 @@
 //! (docs/run-directory.md): how evenly training went over the images, and
 //! how the scores the sampler drew by moved over the run.
 
-use isdet_trainer::{SamplingRecord, ScoreSnapshot};
-use serde::Serialize;
+use isdet_trainer::SamplingRecord;
 
-use crate::aggregate::{BandPoint, Group};
-
-/// One group's spending, over the runs that have a sampling record.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct GroupSpending {
-    /// The method label.
-    pub method: String,
-    /// The budget.
-    pub budget: f64,
-    /// Runs of the group with a sampling record.
-    pub runs: usize,
-    /// Training images (of the first such run).
-    pub images: usize,
-    /// Mean backward passes per image.
-    pub mean_trained: f64,
-    /// Share of the images never trained on (mean over runs).
-    pub never_trained: f64,
-    /// Share of the backward passes spent on the tenth of the images
-    /// trained most (mean over runs); 10% when training is even.
-    pub top_decile_share: f64,
-    /// Gini coefficient of the per-image train counts (mean over runs):
-    /// 0 when every image is trained equally often, towards 1 when a few
-    /// images take all the training.
-    pub gini: f64,
-    /// The most times any image was trained, over the runs.
-    pub most_trained: u32,
-    /// Share of the images trained k times (index k): mean, lowest and
-    /// highest over the runs.
-    pub histogram: Vec<BandPoint>,
-    /// The distribution of the last scores over the run, from the
-    /// group's first seed with a record.
-    pub scores_over_run: Vec<ScoreSnapshot>,
-}
+use crate::aggregate::{BandPoint, Group, GroupSpending};
 
 /// The spending of every group whose runs have sampling records.
 pub fn spending(groups: &[Group]) -> Vec<GroupSpending> {
@@ -123,12 +90,7 @@ fn histogram(records: &[&SamplingRecord], most: u32) -> Vec<BandPoint> {
     (0..=most as usize)
         .map(|k| {
             let at: Vec<f64> = shares.iter().map(|s| s[k]).collect();
-            BandPoint {
-                x: k as f64,
-                mean: at.iter().sum::<f64>() / at.len() as f64,
-                min: at.iter().copied().fold(f64::INFINITY, f64::min),
-                max: at.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            }
+            BandPoint::of(k as f64, &at)
         })
         .collect()
 }

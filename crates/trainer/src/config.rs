@@ -562,6 +562,20 @@ impl RunConfig {
         Ok(())
     }
 
+    /// The run's sampler, fresh, over `n` training samples.
+    pub(crate) fn new_sampler(
+        &self,
+        n: usize,
+    ) -> Result<isdet_sampler::Sampler<Box<dyn isdet_sampler::Strategy>>> {
+        let schedule = isdet_sampler::Schedule::new(n, self.batch_size, self.epochs, self.budget)?;
+        Ok(isdet_sampler::Sampler::new(
+            isdet_sampler::ScoreTable::new(n)?,
+            schedule,
+            self.strategy.build()?,
+            self.seed,
+        )?)
+    }
+
     /// The heuristic with its aggregation.
     pub fn scoring(&self) -> ScoringConfig {
         ScoringConfig {

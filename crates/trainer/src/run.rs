@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use isdet_detector::{AdamW, Optimizer, Sgd, clip_grad_norm};
 use isdet_eval::{write_json_atomic, write_results};
 use isdet_heuristics::Scorer;
-use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, Strategy};
+use isdet_sampler::{Planned, Sampler, StepPlan, Strategy};
 
 use crate::checkpoint::{CheckpointFiles, Checkpointer};
 use crate::classification::ClassificationTask;
@@ -67,17 +67,6 @@ pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<R
     let mut run = Run::new(config, files, options)?;
     run.resume_or_start()?;
     run.run_loop()
-}
-
-/// The run's sampler, fresh, over `n` training samples.
-pub(crate) fn new_sampler(config: &RunConfig, n: usize) -> Result<Sampler<Box<dyn Strategy>>> {
-    let schedule = Schedule::new(n, config.batch_size, config.epochs, config.budget)?;
-    Ok(Sampler::new(
-        ScoreTable::new(n)?,
-        schedule,
-        config.strategy.build()?,
-        config.seed,
-    )?)
 }
 
 struct Run<'a> {
@@ -139,7 +128,7 @@ impl<'a> Run<'a> {
             }
         };
         let n = task.train_len();
-        let sampler = new_sampler(config, n)?;
+        let sampler = config.new_sampler(n)?;
         let schedule = *sampler.schedule();
         let scorer = Scorer::new(config.scoring(), n)?;
         let progress = if options.progress {

@@ -14,7 +14,6 @@ use crate::config::{RunConfig, Task};
 use crate::error::Result;
 use crate::journal::{JournalEntry, read_all, replay};
 use crate::records::{SCORE_QUANTILES, SamplingRecord, ScoreSnapshot, files};
-use crate::run::new_sampler;
 use crate::rundir::read_json;
 
 /// The sampling record of a run over `n` training samples whose journal
@@ -26,7 +25,7 @@ pub(crate) fn sampling_record(
     entries: &[JournalEntry],
     path: &Path,
 ) -> Result<SamplingRecord> {
-    let mut sampler = new_sampler(config, n)?;
+    let mut sampler = config.new_sampler(n)?;
     let every = config.eval.every.max(1);
     let mut trained = vec![0u32; n];
     let mut forwarded = vec![0u32; n];
