@@ -201,6 +201,7 @@ impl<'a> Run<'a> {
                 state.sampler_steps
             )));
         }
+        self.check_metrics_len(&state)?;
         truncate(&self.files.metrics(), state.metrics_len)?;
         self.time = state.time;
         self.loss_sum = state.loss_sum;
@@ -215,6 +216,29 @@ impl<'a> Run<'a> {
             state.optimiser_steps
         );
         Ok(())
+    }
+
+    /// Refuses to resume when `metrics.jsonl` is shorter than at the
+    /// checkpoint: evaluations the checkpoint counts on are gone (a copy of
+    /// the directory taken while the run was going, say), and cutting the
+    /// file "back" to the checkpoint's length would pad it with zero bytes.
+    fn check_metrics_len(&self, state: &CheckpointState) -> Result<()> {
+        let path = self.files.metrics();
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if len >= state.metrics_len {
+            return Ok(());
+        }
+        Err(TrainerError::Malformed {
+            path,
+            message: format!(
+                "{len} bytes, but the checkpoint at optimiser step {} expects at least {}: \
+                 evaluations logged before the checkpoint are missing, so the run cannot \
+                 resume; delete {} to train it again",
+                state.optimiser_steps,
+                state.metrics_len,
+                self.files.dir.display()
+            ),
+        })
     }
 
     fn journal_error(&self, message: String) -> TrainerError {

@@ -300,3 +300,33 @@ fn the_sampling_record_counts_every_pass_of_the_run() {
     assert_eq!(isdet_trainer::write_sampling_record(&run).unwrap(), record);
     assert_eq!(sampling_record(&run), record);
 }
+
+/// A checkpoint counts on the evaluations logged before it: when
+/// `metrics.jsonl` has lost some (a copy of the directory taken while the
+/// run was going), resuming names the file instead of padding it with zero
+/// bytes up to the checkpoint's length.
+#[test]
+fn a_metrics_log_shorter_than_the_checkpoint_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let options = TrainOptions {
+        progress: false,
+        stop: Some(stop),
+        ..TrainOptions::default()
+    };
+    assert_eq!(
+        train(&tiny(&[]), dir.path(), &options).unwrap(),
+        RunOutcome::Stopped { step: 0 }
+    );
+    let metrics = dir.path().join("metrics.jsonl");
+    let text = std::fs::read(&metrics).unwrap();
+    assert!(!text.is_empty(), "the step-0 evaluation is logged");
+    std::fs::write(&metrics, &text[..text.len() / 2]).unwrap();
+    let err = train(&tiny(&[]), dir.path(), &TrainOptions::default()).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("metrics.jsonl") && message.contains("cannot resume"),
+        "{message}"
+    );
+    assert_eq!(std::fs::read(&metrics).unwrap(), &text[..text.len() / 2]);
+}
