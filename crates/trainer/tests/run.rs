@@ -24,6 +24,23 @@ pub fn tiny(overrides: &[&str]) -> RunConfig {
     RunConfig::from_value(base, &sets).unwrap()
 }
 
+/// Starts `config` in `dir` with a stop already requested: the directory
+/// then holds the configuration, the step-0 evaluation and a checkpoint.
+/// Returns the stopping options.
+fn stop_at_once(config: &RunConfig, dir: &Path) -> TrainOptions {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let options = TrainOptions {
+        progress: false,
+        stop: Some(stop),
+        ..TrainOptions::default()
+    };
+    assert_eq!(
+        train(config, dir, &options).unwrap(),
+        RunOutcome::Stopped { step: 0 }
+    );
+    options
+}
+
 fn finished(outcome: RunOutcome) -> Summary {
     match outcome {
         RunOutcome::Finished(s) => s,
@@ -130,17 +147,7 @@ fn a_nan_loss_names_the_step_and_the_sample_ids() {
 #[test]
 fn a_directory_refuses_another_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let options = TrainOptions {
-        progress: false,
-        stop: Some(stop),
-        ..TrainOptions::default()
-    };
-    // Stopped at once: the directory holds the configuration and a checkpoint.
-    assert_eq!(
-        train(&tiny(&[]), dir.path(), &options).unwrap(),
-        RunOutcome::Stopped { step: 0 }
-    );
+    let options = stop_at_once(&tiny(&[]), dir.path());
     let err = train(&tiny(&["budget=0.5"]), dir.path(), &options).unwrap_err();
     assert!(
         matches!(&err, TrainerError::ConfigChanged { field, .. } if field == "budget"),
@@ -308,16 +315,7 @@ fn the_sampling_record_counts_every_pass_of_the_run() {
 #[test]
 fn a_metrics_log_shorter_than_the_checkpoint_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let options = TrainOptions {
-        progress: false,
-        stop: Some(stop),
-        ..TrainOptions::default()
-    };
-    assert_eq!(
-        train(&tiny(&[]), dir.path(), &options).unwrap(),
-        RunOutcome::Stopped { step: 0 }
-    );
+    stop_at_once(&tiny(&[]), dir.path());
     let metrics = dir.path().join("metrics.jsonl");
     let text = std::fs::read(&metrics).unwrap();
     assert!(!text.is_empty(), "the step-0 evaluation is logged");
