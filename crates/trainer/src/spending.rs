@@ -17,8 +17,8 @@ use crate::records::{SCORE_QUANTILES, SamplingRecord, ScoreSnapshot, files};
 use crate::rundir::read_json;
 
 /// The sampling record of a run over `n` training samples whose journal
-/// (at `path`) holds `entries`; the score distribution is taken every
-/// `every` optimiser steps and at the end.
+/// (at `path`) holds `entries`; the score distribution is taken at every
+/// evaluation step of `config` and at the end.
 pub(crate) fn sampling_record(
     config: &RunConfig,
     n: usize,
