@@ -360,14 +360,10 @@ pub fn sampling(args: SamplingArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", run.display()))?,
         )
         .with_context(|| format!("{}: summary.json", run.display()))?;
-        let sum = |v: &[u32]| v.iter().map(|&c| u64::from(c)).sum::<u64>();
-        let (backward, forward) = (sum(&record.trained), sum(&record.forwarded));
-        if (backward, forward) != (summary.backward, summary.forward) {
+        if let Some(problem) = record.disagreement(&summary) {
             bail!(
-                "{}: the journal replays to {backward} backward and {forward} forward passes, the summary says {} and {}",
-                run.display(),
-                summary.backward,
-                summary.forward
+                "{}: the journal replays to a record that disagrees with the run: {problem}",
+                run.display()
             );
         }
         let untrained = record.trained.iter().filter(|&&c| c == 0).count();

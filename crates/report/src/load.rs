@@ -241,27 +241,8 @@ fn read_sampling(
     }
     let record: SamplingRecord = serde_json::from_str(&read_text(&path)?)
         .map_err(|e| FileError::new(&path, format!("malformed: {e}")))?;
-    let n = record.trained.len();
-    if record.forwarded.len() != n || record.last_score.len() != n {
-        return Err(FileError::new(
-            &path,
-            format!(
-                "{n} train counts but {} forward counts and {} scores",
-                record.forwarded.len(),
-                record.last_score.len()
-            ),
-        ));
-    }
-    let sum = |v: &[u32]| v.iter().map(|&c| u64::from(c)).sum::<u64>();
-    let (backward, forward) = (sum(&record.trained), sum(&record.forwarded));
-    if (backward, forward) != (summary.backward, summary.forward) {
-        return Err(FileError::new(
-            &path,
-            format!(
-                "counts add up to {backward} backward and {forward} forward passes, the summary says {} and {}",
-                summary.backward, summary.forward
-            ),
-        ));
+    if let Some(problem) = record.disagreement(summary) {
+        return Err(FileError::new(&path, problem));
     }
     Ok(Some(record))
 }

@@ -97,6 +97,14 @@ impl Journal {
     }
 }
 
+/// The error for a journal at `path` that does not read or replay.
+pub(crate) fn journal_error(path: &Path, message: String) -> TrainerError {
+    TrainerError::Journal {
+        path: path.to_path_buf(),
+        message,
+    }
+}
+
 /// Every entry of the journal at `path`.
 pub(crate) fn read_all(path: &Path) -> Result<Vec<JournalEntry>> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
@@ -113,10 +121,7 @@ pub(crate) fn replay<S: Strategy>(
     path: &Path,
     mut on_step: impl FnMut(&Sampler<S>, &StepPlan),
 ) -> Result<()> {
-    let bad = |message: String| TrainerError::Journal {
-        path: path.to_path_buf(),
-        message,
-    };
+    let bad = |message: String| journal_error(path, message);
     for e in entries {
         let Some(planned) = sampler.plan()? else {
             return Err(bad(format!(
@@ -149,10 +154,7 @@ pub(crate) fn replay<S: Strategy>(
 }
 
 fn parse(path: &Path, mut bytes: &[u8]) -> Result<Vec<JournalEntry>> {
-    let bad = |message: String| TrainerError::Journal {
-        path: path.to_path_buf(),
-        message,
-    };
+    let bad = |message: String| journal_error(path, message);
     let mut entries = Vec::new();
     while !bytes.is_empty() {
         if bytes.len() < 12 {

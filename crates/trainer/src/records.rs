@@ -180,6 +180,32 @@ pub struct SamplingRecord {
     pub scores_over_run: Vec<ScoreSnapshot>,
 }
 
+impl SamplingRecord {
+    /// Why this record cannot be the one of the run that `summary`
+    /// describes: arrays of different lengths, or counts that do not add
+    /// up to the summary's backward and forward passes; `None` when it
+    /// agrees.
+    pub fn disagreement(&self, summary: &Summary) -> Option<String> {
+        let n = self.trained.len();
+        if self.forwarded.len() != n || self.last_score.len() != n {
+            return Some(format!(
+                "{n} train counts but {} forward counts and {} scores",
+                self.forwarded.len(),
+                self.last_score.len()
+            ));
+        }
+        let sum = |v: &[u32]| v.iter().map(|&c| u64::from(c)).sum::<u64>();
+        let (backward, forward) = (sum(&self.trained), sum(&self.forwarded));
+        ((backward, forward) != (summary.backward, summary.forward)).then(|| {
+            format!(
+                "counts add up to {backward} backward and {forward} forward passes, \
+                 the summary says {} and {}",
+                summary.backward, summary.forward
+            )
+        })
+    }
+}
+
 /// The distribution of the last scores of the scored images at one step.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScoreSnapshot {

@@ -242,10 +242,7 @@ impl<'a> Run<'a> {
     }
 
     fn journal_error(&self, message: String) -> TrainerError {
-        TrainerError::Journal {
-            path: self.files.journal(),
-            message,
-        }
+        crate::journal::journal_error(&self.files.journal(), message)
     }
 
     /// Feeds the journal's scores back through the sampler: the same calls
@@ -555,14 +552,10 @@ impl<'a> Run<'a> {
         };
         // What the budget was spent on, before the summary marks the run
         // finished: a failure here leaves a run that resumes to finish.
-        let journal = self.files.journal();
         if let Some(j) = self.journal.as_mut() {
             j.sync()?;
         }
-        let n = self.task.train_len();
-        let entries = crate::journal::read_all(&journal)?;
-        let sampling = crate::spending::sampling_record(self.config, n, &entries, &journal)?;
-        write_json_atomic(&dir.join(crate::records::files::SAMPLING), &sampling)?;
+        crate::spending::write_record(&dir, self.config, self.task.train_len())?;
         write_json_atomic(&self.files.summary(), &summary)?;
         let value = evaluation.metrics.get(metric).copied().unwrap_or(f64::NAN);
         self.progress

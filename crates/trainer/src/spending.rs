@@ -19,7 +19,7 @@ use crate::rundir::read_json;
 /// The sampling record of a run over `n` training samples whose journal
 /// (at `path`) holds `entries`; the score distribution is taken at every
 /// evaluation step of `config` and at the end.
-pub(crate) fn sampling_record(
+fn sampling_record(
     config: &RunConfig,
     n: usize,
     entries: &[JournalEntry],
@@ -68,9 +68,14 @@ pub(crate) fn sampling_record(
 /// its configuration and journal; returns the record.
 pub fn write_sampling_record(dir: &Path) -> Result<SamplingRecord> {
     let config: RunConfig = read_json(&dir.join(files::CONFIG))?;
-    let n = train_len(&config)?;
+    write_record(dir, &config, train_len(&config)?)
+}
+
+/// Replays the journal in `dir` of a run of `config` over `n` training
+/// samples and writes the record to `sampling.json`.
+pub(crate) fn write_record(dir: &Path, config: &RunConfig, n: usize) -> Result<SamplingRecord> {
     let journal = dir.join(files::JOURNAL);
-    let record = sampling_record(&config, n, &read_all(&journal)?, &journal)?;
+    let record = sampling_record(config, n, &read_all(&journal)?, &journal)?;
     write_json_atomic(&dir.join(files::SAMPLING), &record)?;
     Ok(record)
 }
