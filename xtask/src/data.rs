@@ -318,7 +318,7 @@ fn check(coco: &Path, images: &Path, json: bool, threads: usize) -> anyhow::Resu
     })
 }
 
-fn progress(len: u64, label: &str) -> ProgressBar {
+pub(crate) fn progress(len: u64, label: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
     bar.set_style(
         ProgressStyle::with_template("{msg:>6} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")

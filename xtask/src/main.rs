@@ -2,6 +2,7 @@
 
 mod bench;
 mod data;
+mod predict;
 mod report;
 mod train;
 
@@ -39,6 +40,9 @@ enum Command {
     /// Run a grid of methods × budgets × seeds from a specification,
     /// skipping finished runs and resuming unfinished ones.
     Sweep(train::SweepArgs),
+    /// Run a trained detector on images: COCO results, and drawings of
+    /// the boxes.
+    Predict(predict::PredictArgs),
     /// Write a Markdown report with tables and plots comparing the runs under DIR.
     Report(report::ReportArgs),
     /// Write `sampling.json` (what the budget was spent on, per training
@@ -59,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(args) => train::train(args),
         Command::Eval(args) => train::eval(args),
         Command::Sweep(args) => train::sweep(args),
+        Command::Predict(args) => predict::run(args),
         Command::Report(args) => report::run(args),
         Command::Sampling(args) => train::sampling(args),
     };

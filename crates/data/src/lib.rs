@@ -8,7 +8,8 @@
 //!   shape scenes, the embedded default), [`CocoDataset`] (any COCO
 //!   detection set on disk, PNG or JPEG), [`ClassificationSet`] (MNIST,
 //!   Fashion-MNIST, any IDX pair), and the `mnist-det` scene generator
-//!   ([`mnist_det_scene`]) that pastes real digits onto canvases.
+//!   ([`mnist_det_scene`]) that pastes real digits onto canvases, and
+//!   [`ImageFiles`] (loose PNG and JPEG files to run a detector on).
 //! - [`CocoWriter`] writes COCO datasets; [`check_coco`] reports every
 //!   defect of one.
 //! - Augmentation ([`augment`]) that is a pure function of (run seed, epoch,
@@ -43,6 +44,7 @@ mod check;
 mod coco;
 mod dataset;
 mod error;
+mod files;
 mod idx;
 pub mod io;
 mod loader;
@@ -62,6 +64,7 @@ pub use check::{CheckReport, Defect, DefectKind, check_coco};
 pub use coco::{CocoDataset, CocoOptions, CocoWriter, LoadStats};
 pub use dataset::Dataset;
 pub use error::{DataError, Result};
+pub use files::{IMAGE_EXTENSIONS, ImageFiles};
 pub use idx::{
     ClassificationSet, LabelledImages, idx_file_names, read_idx_pair, read_idx_split,
     write_idx_pair,

@@ -19,6 +19,7 @@
 
 mod aggregate;
 pub mod convergence;
+pub mod draw;
 mod error;
 mod load;
 mod markdown;

@@ -28,7 +28,7 @@ pub const AXES: [CostAxis; 3] = [CostAxis::Steps, CostAxis::Backward, CostAxis::
 
 /// Line colours: Tableau 10 (distinguishable and colour-blind tolerant),
 /// then six darker ones.
-const PALETTE: [RGBColor; 16] = [
+pub(crate) const PALETTE: [RGBColor; 16] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -49,6 +49,15 @@ const PALETTE: [RGBColor; 16] = [
     RGBColor(170, 60, 0),
 ];
 
+/// Registers the embedded font as "sans-serif" (plotters keeps one
+/// registry per process; registering again replaces it with the same).
+pub(crate) fn register_embedded_font() -> Result<()> {
+    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| ReportError::Plot {
+        what: "the embedded font".into(),
+        message: "it does not parse".into(),
+    })
+}
+
 /// The file name of the plot against `axis`, relative to `plots/`.
 pub fn file_name(axis: CostAxis) -> String {
     let name = match axis {
@@ -67,10 +76,7 @@ pub const BUDGET_PLOT: &str = "metric_vs_budget.png";
 /// Draws every plot of [`AXES`], and the final metric against the budget,
 /// into `dir` (created if missing).
 pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> Result<()> {
-    register_font("sans-serif", FontStyle::Normal, FONT).map_err(|_| ReportError::Plot {
-        what: "the embedded font".into(),
-        message: "it does not parse".into(),
-    })?;
+    register_embedded_font()?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     for axis in AXES {
         let bands: Vec<(String, Vec<BandPoint>)> =

@@ -38,6 +38,7 @@ mod detection;
 mod error;
 mod journal;
 mod lr;
+mod predict;
 mod records;
 mod run;
 mod rundir;
@@ -50,6 +51,7 @@ pub use config::{
 };
 pub use error::{Result, TrainerError};
 pub use lr::learning_rate;
+pub use predict::{PredictOptions, PredictedImage, Predictions, Predictor, training_classes};
 pub use records::{
     CheckpointState, MetricsRecord, PhaseTimes, SCORE_QUANTILES, SamplingRecord, ScoreSnapshot,
     Summary, files,
