@@ -170,6 +170,9 @@ pub struct GroupReport {
     pub sampling_share: Option<f64>,
     /// Cost to reach the target, when there is a target.
     pub to_target: Option<ToTarget>,
+    /// Mean final AP of each class over the seeds that report it
+    /// (detection).
+    pub per_class: BTreeMap<String, f64>,
 }
 
 /// One value per axis of the cost-to-target tables (optimiser steps,
@@ -475,6 +478,21 @@ fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
+/// Each class's mean final AP over the runs that report it.
+fn per_class_means(runs: &[Run]) -> BTreeMap<String, f64> {
+    let classes: std::collections::BTreeSet<&String> =
+        runs.iter().flat_map(|r| r.per_class.keys()).collect();
+    classes
+        .into_iter()
+        .filter_map(|c| {
+            Some((
+                c.clone(),
+                mean(runs.iter().filter_map(|r| r.per_class.get(c).copied()))?,
+            ))
+        })
+        .collect()
+}
+
 fn group_report(root: &Path, g: &Group, opts: &Options) -> Result<GroupReport> {
     let finals: Vec<f64> = g.runs.iter().map(|r| r.final_metric).collect();
     let final_metric =
@@ -508,6 +526,7 @@ fn group_report(root: &Path, g: &Group, opts: &Options) -> Result<GroupReport> {
         scoring_share: mean(g.runs.iter().filter_map(|r| time_share(r, "scoring"))),
         sampling_share: mean(g.runs.iter().filter_map(|r| time_share(r, "sampling"))),
         to_target: None,
+        per_class: per_class_means(&g.runs),
     })
 }
 

@@ -120,6 +120,13 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     if draw {
         plot::write_all(&dir.join("plots"), &groups, &report.primary_metric)?;
         plot::write_spending(&dir.join("plots"), &report.spending)?;
+        let at_reference: Vec<_> = report
+            .groups
+            .iter()
+            .filter(|g| g.budget == options.reference.budget)
+            .map(|g| (g.method.clone(), g.per_class.clone()))
+            .collect();
+        plot::write_per_class(&dir.join("plots"), &at_reference)?;
     }
     let markdown = dir.join("report.md");
     write_atomic(&markdown, markdown::render(&report, draw).as_bytes())

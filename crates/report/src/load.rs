@@ -34,6 +34,9 @@ pub struct Run {
     pub final_metric: f64,
     /// The final costs, from `summary.json`.
     pub costs: Costs,
+    /// The final AP of each class (`AP/<class>` in `summary.json`;
+    /// detection only), classes without ground truth left out.
+    pub per_class: BTreeMap<String, f64>,
     /// One point per line of `metrics.jsonl`, metric = the primary metric.
     pub curve: Vec<CurvePoint>,
     /// Cumulative seconds per phase at the last evaluation.
@@ -206,6 +209,12 @@ fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
             "budget or seconds negative or not finite",
         ));
     }
+    let per_class = summary
+        .metrics
+        .iter()
+        .filter_map(|(k, &v)| Some((k.strip_prefix("AP/")?.to_string(), v)))
+        .filter(|(_, v)| v.is_finite() && *v >= 0.0)
+        .collect();
     let metrics_path = dir.join(files::METRICS);
     let lines = read_lines_strict(&metrics_path)?;
     let curve = curve_of(&lines, &summary.primary_metric, &metrics_path)?;
@@ -222,6 +231,7 @@ fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
         primary_metric: summary.primary_metric,
         final_metric,
         costs,
+        per_class,
         curve,
         time,
         sampling,

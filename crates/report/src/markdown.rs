@@ -26,6 +26,7 @@ pub fn render(report: &Report, plots: bool) -> String {
         final_table(&mut out, report);
         target_table(&mut out, report);
         comparison_table(&mut out, report);
+        per_class_section(&mut out, report, plots);
         if plots {
             plot_section(&mut out, report);
         }
@@ -378,6 +379,64 @@ fn comparison_row(c: &Comparison) -> String {
         f.prob_a_better,
         area
     )
+}
+
+/// The final AP of each class, for detection runs (their summaries
+/// hold `AP/<class>`).
+fn per_class_section(out: &mut String, report: &Report, plots: bool) {
+    let mut classes: Vec<&String> = report
+        .groups
+        .iter()
+        .flat_map(|g| g.per_class.keys())
+        .collect();
+    classes.sort();
+    classes.dedup();
+    if classes.is_empty() {
+        return;
+    }
+    out.push_str(
+        "## Per-class AP\n\n\
+         Final AP (IoU 0.50:0.95) of each class, mean over the group's seeds. A sampler that \
+         starves a class shows here first.\n\n| group |",
+    );
+    for c in &classes {
+        let _ = write!(out, " {} |", cell(c));
+    }
+    out.push_str(" lowest |\n|---|");
+    out.push_str(&"---:|".repeat(classes.len() + 1));
+    out.push('\n');
+    for g in &report.groups {
+        let _ = write!(out, "| {} @ {} |", cell(&g.method), percent(g.budget));
+        for c in &classes {
+            let v = g
+                .per_class
+                .get(*c)
+                .map_or_else(|| "–".to_string(), |v| metric(*v));
+            let _ = write!(out, " {v} |");
+        }
+        let lowest = g
+            .per_class
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(b.1))
+            .map_or_else(|| "–".to_string(), |(c, _)| cell(c));
+        let _ = writeln!(out, " {lowest} |");
+    }
+    out.push('\n');
+    let at_reference = |g: &&crate::aggregate::GroupReport| g.budget == report.reference.budget;
+    if plots
+        && report
+            .groups
+            .iter()
+            .filter(at_reference)
+            .any(|g| !g.per_class.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "The same at the reference's budget, one bar per method:\n\n\
+             ![per-class AP](plots/{})\n",
+            plot::PER_CLASS_PLOT
+        );
+    }
 }
 
 fn plot_section(out: &mut String, report: &Report) {

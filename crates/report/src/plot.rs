@@ -5,6 +5,7 @@
 //! `ab_glyph` backend), so the plots render the same on a machine without
 //! any system font.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use image::ImageEncoder;
@@ -155,6 +156,90 @@ pub fn write_spending(dir: &Path, spending: &[GroupSpending]) -> Result<()> {
         message,
     })?;
     save(&dir.join(SCORES_PLOT), &png)
+}
+
+/// The file name of the per-class AP bar chart.
+pub const PER_CLASS_PLOT: &str = "per_class_ap.png";
+
+/// Draws the final AP of each class as bars, one bar per group (its label
+/// and its class → AP map), classes along the x axis. Draws nothing when
+/// no group has per-class AP.
+pub fn write_per_class(dir: &Path, groups: &[(String, BTreeMap<String, f64>)]) -> Result<()> {
+    let mut classes: Vec<&String> = groups.iter().flat_map(|(_, m)| m.keys()).collect();
+    classes.sort();
+    classes.dedup();
+    if classes.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let png = encode(SIZE, |root| draw_bars(root, groups, &classes)).map_err(|message| {
+        ReportError::Plot {
+            what: PER_CLASS_PLOT.into(),
+            message,
+        }
+    })?;
+    save(&dir.join(PER_CLASS_PLOT), &png)
+}
+
+fn draw_bars(
+    root: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    groups: &[(String, BTreeMap<String, f64>)],
+    classes: &[&String],
+) -> DrawResult {
+    root.fill(&WHITE)?;
+    let top = groups
+        .iter()
+        .flat_map(|(_, m)| m.values().copied())
+        .fold(0.0f64, f64::max);
+    let n = classes.len() as f64;
+    let mut chart = ChartBuilder::on(root)
+        .caption("final AP per class", ("sans-serif", 26))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..n, 0.0..(top * 1.1).max(0.05))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(classes.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            // A label at each class's centre only.
+            let k = x.floor();
+            let centre = (x - k - 0.5).abs() < 1e-6;
+            match classes.get(k as usize) {
+                Some(c) if centre => c.to_string(),
+                _ => String::new(),
+            }
+        })
+        .x_desc("class")
+        .y_desc("AP")
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()?;
+    let width = 0.8 / groups.len().max(1) as f64;
+    for (g, (label, per_class)) in groups.iter().enumerate() {
+        let colour = PALETTE[g % PALETTE.len()];
+        let bars = classes.iter().enumerate().filter_map(|(k, c)| {
+            let v = *per_class.get(*c)?;
+            let x0 = k as f64 + 0.1 + g as f64 * width;
+            Some(Rectangle::new(
+                [(x0, 0.0), (x0 + width, v)],
+                colour.filled(),
+            ))
+        });
+        chart
+            .draw_series(bars)?
+            .label(label.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .label_font(("sans-serif", 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
 }
 
 /// Columns of the panel grid, and the height of one row in pixels.
