@@ -145,6 +145,8 @@ pub struct Report {
     /// Other things the reader should know (duplicate seeds, missing
     /// baselines, uneven curves).
     pub notes: Vec<String>,
+    /// The run whose predictions the gallery shows, when one was drawn.
+    pub gallery: Option<String>,
 }
 
 /// The numbers of one group.
@@ -401,6 +403,7 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
         // Filled by the caller from the groups (crate::spending).
         spending: Vec::new(),
         notes,
+        gallery: None,
     };
     Ok((report, groups))
 }
@@ -777,6 +780,25 @@ pub struct GroupSpending {
     /// The distribution of the last scores over the run, from the
     /// group's first seed with a record.
     pub scores_over_run: Vec<isdet_trainer::ScoreSnapshot>,
+    /// Each class's share of the training against its share of the
+    /// data; empty when the run's data is not at hand.
+    pub class_shares: Vec<ClassShare>,
+    /// The thumbnail sheet of the most- and least-trained images (a file
+    /// in `plots/`), when it was drawn.
+    pub sheet: Option<String>,
+}
+
+/// One class's share of a group's training.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ClassShare {
+    /// The class name.
+    pub class: String,
+    /// Its share of the objects in the training set (of the labels, for
+    /// classification).
+    pub data: f64,
+    /// Its share of the objects trained on, each image's objects counted
+    /// once per backward pass of the image (mean over the group's runs).
+    pub trained: f64,
 }
 
 /// One point of a group's mean curve: the mean cost and metric over seeds
@@ -867,6 +889,7 @@ mod tests {
             primary_metric: "AP".into(),
             final_metric: slope * 4.0,
             costs: Costs::default(),
+            per_class: BTreeMap::new(),
             curve,
             time: BTreeMap::new(),
             sampling: None,

@@ -86,7 +86,7 @@ impl Canvas {
     /// RGB).
     pub fn from_image(image: &ImageBuffer) -> Self {
         let mut canvas = Canvas::new(image.width as u32, image.height as u32);
-        canvas.paste(image, 0, 0, 1);
+        canvas.paste(image, 0, 0, 1.0);
         canvas
     }
 
@@ -95,23 +95,24 @@ impl Canvas {
         (self.width, self.height)
     }
 
-    /// Copies `image` with its top-left corner at (`x`, `y`), each pixel
-    /// drawn as a `scale × scale` square; what falls outside is cut.
-    pub fn paste(&mut self, image: &ImageBuffer, x: u32, y: u32, scale: u32) {
-        let scale = scale.max(1) as usize;
+    /// Copies `image` with its top-left corner at (`x`, `y`), scaled by
+    /// `scale` with nearest-neighbour sampling (so an image enlarged by a
+    /// whole factor keeps sharp pixels); what falls outside is cut.
+    pub fn paste(&mut self, image: &ImageBuffer, x: u32, y: u32, scale: f64) {
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
         let (w, h) = (self.width as usize, self.height as usize);
-        for sy in 0..image.height * scale {
+        let out_w = (image.width as f64 * scale).round() as usize;
+        let out_h = (image.height as f64 * scale).round() as usize;
+        for sy in 0..out_h.min(h.saturating_sub(y as usize)) {
+            let iy = ((sy as f64 / scale) as usize).min(image.height - 1);
             let cy = y as usize + sy;
-            if cy >= h {
-                break;
-            }
-            for sx in 0..image.width * scale {
-                let cx = x as usize + sx;
-                if cx >= w {
-                    break;
-                }
-                let (ix, iy) = (sx / scale, sy / scale);
-                let at = (cy * w + cx) * 3;
+            for sx in 0..out_w.min(w.saturating_sub(x as usize)) {
+                let ix = ((sx as f64 / scale) as usize).min(image.width - 1);
+                let at = (cy * w + x as usize + sx) * 3;
                 for c in 0..3 {
                     let from = if image.channels == 1 { 0 } else { c };
                     self.pixels[at + c] = image.get(ix, iy, from);
@@ -238,7 +239,7 @@ mod tests {
         let mut image = ImageBuffer::new(2, 1, 3);
         image.data = vec![255, 0, 0, 0, 0, 255];
         let mut canvas = Canvas::new(5, 3);
-        canvas.paste(&image, 1, 1, 2);
+        canvas.paste(&image, 1, 1, 2.0);
         assert_eq!(canvas.pixel(0, 0), (255, 255, 255));
         assert_eq!(canvas.pixel(2, 2), (255, 0, 0));
         assert_eq!(canvas.pixel(3, 1), (0, 0, 255));

@@ -21,9 +21,12 @@ mod aggregate;
 pub mod convergence;
 pub mod draw;
 mod error;
+mod gallery;
+mod images;
 mod load;
 mod markdown;
 mod plot;
+mod sheets;
 mod spending;
 pub mod sweep;
 
@@ -116,6 +119,8 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     };
     let (mut report, groups) = aggregate::build(dir, scan, &aggregation)?;
     report.spending = spending::spending(&groups);
+    let mut images = images::ImageCache::default();
+    add_data_views(dir, &groups, &mut images, &mut report, options.plots);
     let draw = options.plots && !groups.is_empty();
     if draw {
         plot::write_all(&dir.join("plots"), &groups, &report.primary_metric)?;
@@ -127,6 +132,7 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
             .map(|g| (g.method.clone(), g.per_class.clone()))
             .collect();
         plot::write_per_class(&dir.join("plots"), &at_reference)?;
+        draw_gallery(dir, &groups, &mut images, &mut report);
     }
     let markdown = dir.join("report.md");
     write_atomic(&markdown, markdown::render(&report, draw).as_bytes())
@@ -136,6 +142,109 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
         report,
         skipped,
     })
+}
+
+/// What needs the runs' data beside their records: each group's per-class
+/// share of training and, with `sheets`, its thumbnail sheet of the most-
+/// and least-trained images (from the group's first run with a record).
+/// Where the data is not at hand, a note says why.
+fn add_data_views(
+    dir: &Path,
+    groups: &[aggregate::Group],
+    images: &mut images::ImageCache,
+    report: &mut Report,
+    sheets: bool,
+) {
+    let mut missing: Vec<(String, String)> = Vec::new();
+    for spending in &mut report.spending {
+        let Some(group) = groups
+            .iter()
+            .find(|g| g.method == spending.method && g.budget == spending.budget)
+        else {
+            continue;
+        };
+        let runs: Vec<&load::Run> = group.runs.iter().filter(|r| r.sampling.is_some()).collect();
+        let Some(first) = runs.first() else { continue };
+        let records: Vec<&isdet_trainer::SamplingRecord> =
+            runs.iter().filter_map(|r| r.sampling.as_ref()).collect();
+        let label = group.label();
+        let done = images.of_run(&first.dir).and_then(|data| {
+            let objects = data.train_objects()?;
+            spending.class_shares =
+                spending::class_shares(&records, objects, data.classes().names())?;
+            if sheets {
+                let name = sheets::file_name(&group.method, group.budget);
+                let plots = dir.join("plots");
+                std::fs::create_dir_all(&plots).map_err(|e| format!("{}: {e}", plots.display()))?;
+                let title = format!(
+                    "{label}, seed {}: the most and least trained images",
+                    first.seed
+                );
+                sheets::write_sheet(&plots.join(&name), &title, records[0], &data)?;
+                spending.sheet = Some(name);
+            }
+            Ok(())
+        });
+        if let Err(why) = done {
+            missing.push((label, why));
+        }
+    }
+    // One note per reason: a study's groups usually share their data.
+    let mut reasons: Vec<&String> = missing.iter().map(|(_, why)| why).collect();
+    reasons.sort();
+    reasons.dedup();
+    for why in reasons {
+        let groups: Vec<&str> = missing
+            .iter()
+            .filter(|(_, w)| w == why)
+            .map(|(label, _)| label.as_str())
+            .collect();
+        report.notes.push(format!(
+            "no per-class shares or thumbnails for {}: {why}",
+            groups.join(", ")
+        ));
+    }
+}
+
+/// Draws the gallery of the best run (the best seed of the group with the
+/// highest mean final metric) of a detection report; when it cannot be
+/// drawn (no predictions kept, data not on this machine), a note says why.
+fn draw_gallery(
+    dir: &Path,
+    groups: &[aggregate::Group],
+    images: &mut images::ImageCache,
+    report: &mut Report,
+) {
+    let best = report
+        .groups
+        .iter()
+        .zip(groups)
+        .filter(|(g, _)| !g.per_class.is_empty())
+        .max_by(|a, b| a.0.final_metric.mean.total_cmp(&b.0.final_metric.mean))
+        .and_then(|(_, g)| {
+            g.runs
+                .iter()
+                .max_by(|a, b| a.final_metric.total_cmp(&b.final_metric))
+        });
+    let Some(run) = best else { return };
+    let label = format!(
+        "{} @ {} seed {}",
+        run.method,
+        aggregate::percent(run.budget),
+        run.seed
+    );
+    let drawn = images.of_run(&run.dir).and_then(|data| {
+        gallery::write_gallery(
+            &dir.join("plots").join(gallery::GALLERY_PLOT),
+            &run.dir,
+            &label,
+            &data,
+        )
+    });
+    match drawn {
+        Ok(()) => report.gallery = Some(label),
+        Err(why) => report.notes.push(format!("no gallery: {why}")),
+    }
 }
 
 fn skipped_suffix(skipped: &[Skipped]) -> String {

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use isdet_eval::CostAxis;
 
 use crate::aggregate::{AxisTarget, Comparison, PairedCost, Report, ToTarget, percent};
-use crate::plot;
+use crate::{gallery, plot};
 
 /// The whole report. `plots` says whether the plots were drawn.
 pub fn render(report: &Report, plots: bool) -> String {
@@ -27,10 +27,13 @@ pub fn render(report: &Report, plots: bool) -> String {
         target_table(&mut out, report);
         comparison_table(&mut out, report);
         per_class_section(&mut out, report, plots);
+        gallery_section(&mut out, report);
         if plots {
             plot_section(&mut out, report);
         }
         spending_section(&mut out, report, plots);
+        class_share_section(&mut out, report);
+        sheet_section(&mut out, report);
     }
     leftovers(&mut out, report);
     out
@@ -439,6 +442,19 @@ fn per_class_section(out: &mut String, report: &Report, plots: bool) {
     }
 }
 
+fn gallery_section(out: &mut String, report: &Report) {
+    let Some(run) = &report.gallery else { return };
+    let _ = writeln!(
+        out,
+        "## Gallery\n\n\
+         Validation images (the same evenly spaced choice in every report of this data), ground \
+         truth on the left, the predictions of the best run ({run}) scoring at least {} on the \
+         right; one colour per class.\n\n![gallery](plots/{})\n",
+        gallery::SCORE_THRESHOLD,
+        gallery::GALLERY_PLOT
+    );
+}
+
 fn plot_section(out: &mut String, report: &Report) {
     let m = &report.primary_metric;
     out.push_str("## Curves\n\n");
@@ -505,6 +521,76 @@ fn spending_section(out: &mut String, report: &Report, plots: bool) {
              ![scores over the run](plots/{})\n",
             plot::TRAIN_COUNTS_PLOT,
             plot::SCORES_PLOT
+        );
+    }
+}
+
+/// Each group's share of training per class against the data's, and the
+/// thumbnail sheets.
+fn class_share_section(out: &mut String, report: &Report) {
+    let Some(first) = report.spending.iter().find(|g| !g.class_shares.is_empty()) else {
+        return;
+    };
+    out.push_str(
+        "### Which classes the budget went to\n\n\
+         Each class's share of the objects trained on (every backward pass of an image counts \
+         its objects once; for classification, its label), divided by the class's share of the \
+         training set's objects: 1.00 is a class trained exactly in proportion to the data, \
+         below 1 a class the sampler trained less, above 1 one it favoured. Means over each \
+         group's runs.\n\n| group |",
+    );
+    for c in &first.class_shares {
+        let _ = write!(out, " {} |", cell(&c.class));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---:|".repeat(first.class_shares.len()));
+    out.push_str("\n| *share of the data* |");
+    for c in &first.class_shares {
+        let _ = write!(out, " *{:.1}%* |", c.data * 100.0);
+    }
+    out.push('\n');
+    for g in report
+        .spending
+        .iter()
+        .filter(|g| !g.class_shares.is_empty())
+    {
+        let _ = write!(out, "| {} @ {} |", cell(&g.method), percent(g.budget));
+        for c in &g.class_shares {
+            let ratio = if c.data > 0.0 {
+                c.trained / c.data
+            } else {
+                f64::NAN
+            };
+            let _ = write!(out, " {ratio:.2} |");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+fn sheet_section(out: &mut String, report: &Report) {
+    let sheets: Vec<_> = report
+        .spending
+        .iter()
+        .filter_map(|g| Some((g, g.sheet.as_ref()?)))
+        .collect();
+    if sheets.is_empty() {
+        return;
+    }
+    out.push_str(
+        "### The most- and least-trained images\n\n\
+         For each group's first run: the 16 training images trained most and the 16 trained \
+         least (ties by the lower index), each with its index, how many times it was trained \
+         (×) and its last recorded score.\n\n",
+    );
+    for (g, file) in sheets {
+        let _ = writeln!(
+            out,
+            "<details><summary>{} @ {}</summary>\n\n![most and least trained, {} @ {}](plots/{file})\n\n</details>\n",
+            cell(&g.method),
+            percent(g.budget),
+            cell(&g.method),
+            percent(g.budget)
         );
     }
 }

@@ -4,7 +4,7 @@
 
 use isdet_trainer::SamplingRecord;
 
-use crate::aggregate::{BandPoint, Group, GroupSpending};
+use crate::aggregate::{BandPoint, ClassShare, Group, GroupSpending};
 
 /// The spending of every group whose runs have sampling records.
 pub fn spending(groups: &[Group]) -> Vec<GroupSpending> {
@@ -36,7 +36,58 @@ fn group_spending(g: &Group) -> Option<GroupSpending> {
         most_trained,
         histogram: histogram(&records, most_trained),
         scores_over_run: first.scores_over_run.clone(),
+        class_shares: Vec::new(),
+        sheet: None,
     })
+}
+
+/// Each class's share of the objects in the data and of the objects
+/// trained on (`objects[i]`: the classes of image i's objects), the latter
+/// averaged over `records`. Records of another length than the data are
+/// an error: they are not this data's runs.
+pub(crate) fn class_shares(
+    records: &[&SamplingRecord],
+    objects: &[Vec<u32>],
+    names: &[String],
+) -> Result<Vec<ClassShare>, String> {
+    let shares = |weight: &dyn Fn(usize) -> f64| {
+        let mut per_class = vec![0.0; names.len()];
+        for (i, classes) in objects.iter().enumerate() {
+            for &c in classes {
+                if let Some(slot) = per_class.get_mut(c as usize) {
+                    *slot += weight(i);
+                }
+            }
+        }
+        let sum: f64 = per_class.iter().sum();
+        per_class
+            .iter()
+            .map(|v| if sum > 0.0 { v / sum } else { 0.0 })
+            .collect::<Vec<f64>>()
+    };
+    if let Some(r) = records.iter().find(|r| r.trained.len() != objects.len()) {
+        return Err(format!(
+            "sampling.json has {} images but the data has {}",
+            r.trained.len(),
+            objects.len()
+        ));
+    }
+    let data = shares(&|_| 1.0);
+    let mut trained = vec![0.0; names.len()];
+    for r in records {
+        for (t, s) in trained.iter_mut().zip(shares(&|i| f64::from(r.trained[i]))) {
+            *t += s / records.len() as f64;
+        }
+    }
+    Ok(names
+        .iter()
+        .zip(data.iter().zip(&trained))
+        .map(|(class, (&data, &trained))| ClassShare {
+            class: class.clone(),
+            data,
+            trained,
+        })
+        .collect())
 }
 
 fn total(counts: &[u32]) -> f64 {
@@ -113,6 +164,25 @@ mod tests {
         assert!((gini(&one) - 0.9).abs() < 1e-12);
         assert_eq!(top_decile_share(&one), 1.0);
         assert_eq!(gini(&[0, 0]), 0.0);
+    }
+
+    #[test]
+    fn class_shares_weigh_each_images_objects_by_its_train_count() {
+        let record = SamplingRecord {
+            trained: vec![3, 1, 0],
+            forwarded: vec![3, 1, 0],
+            last_score: vec![None; 3],
+            scores_over_run: Vec::new(),
+        };
+        // Image 0 holds a cat, image 1 a cat and a dog, image 2 two dogs.
+        let objects = [vec![0], vec![0, 1], vec![1, 1]];
+        let names = ["cat".to_string(), "dog".to_string()];
+        let shares = class_shares(&[&record], &objects, &names).unwrap();
+        assert_eq!((shares[0].data, shares[1].data), (0.4, 0.6));
+        // Trained objects: cat 3 + 1, dog 1 (image 2 was never trained).
+        assert!((shares[0].trained - 0.8).abs() < 1e-12);
+        assert!((shares[1].trained - 0.2).abs() < 1e-12);
+        assert!(class_shares(&[&record], &objects[..2], &names).is_err());
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub use config::{
     AugmentConfig, DataConfig, DeviceConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule,
     ModelConfig, NonFinitePolicy, OptimizerConfig, Preset, RunConfig, Task, read_config_value,
 };
+pub use data::{
+    ClassificationData, DetectionSet, open as open_detection_data,
+    open_classification as open_classification_data,
+};
 pub use error::{Result, TrainerError};
 pub use lr::learning_rate;
 pub use predict::{PredictOptions, PredictedImage, Predictions, Predictor, training_classes};

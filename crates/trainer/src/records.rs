@@ -23,6 +23,8 @@ pub mod files {
     pub const STATE: &str = "state.json";
     /// The validation ground truth the detection metrics are scored against.
     pub const VAL_ANNOTATIONS: &str = "val_annotations.json";
+    /// The final validation predictions of a detection run (COCO results).
+    pub const PREDICTIONS: &str = "predictions.json";
     /// The [`SamplingRecord`](super::SamplingRecord) of a finished run.
     pub const SAMPLING: &str = "sampling.json";
 }

@@ -20,7 +20,7 @@ use crate::detection::DetectionTask;
 use crate::error::{Result, TrainerError, io_err};
 use crate::journal::Journal;
 use crate::lr::learning_rate;
-use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary};
+use crate::records::{CheckpointState, MetricsRecord, PhaseTimes, Summary, files};
 use crate::rundir::{RunFiles, append_line, check_config, read_json, truncate};
 use crate::task::{Evaluation, Forward, TaskRunner};
 
@@ -524,7 +524,7 @@ impl<'a> Run<'a> {
             .save_model(&dir.join("model.safetensors"), &dir.join("model.json"))?;
         let val_annotations = match &evaluation.detections {
             Some(detections) => {
-                write_results(&dir.join("predictions.json"), detections)?;
+                write_results(&dir.join(files::PREDICTIONS), detections)?;
                 Some(self.files.val_annotations())
             }
             None => None,
