@@ -580,7 +580,7 @@ fn sheet_section(out: &mut String, report: &Report) {
     out.push_str(
         "### The most- and least-trained images\n\n\
          For each group's first run: the 16 training images trained most and the 16 trained \
-         least (ties by the lower index), each with its index, how many times it was trained \
+         least (ties in a fixed pseudo-random order), each with its index, how many times it was trained \
          (×) and its last recorded score.\n\n",
     );
     for (g, file) in sheets {

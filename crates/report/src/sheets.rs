@@ -19,16 +19,22 @@ const HEADING: u32 = 30;
 /// Two caption lines under each thumbnail.
 const CAPTION: u32 = 30;
 
-/// The `n` most-trained and the `n` least-trained images (ties broken by
-/// the lower index, so the choice is stable).
+/// The `n` most-trained and the `n` least-trained images. Ties are broken
+/// in a fixed pseudo-random order of the indices: datasets are often
+/// stored sorted by class, and when many images tie (every image never
+/// trained, say), taking the lowest indices would show one class only.
 pub(crate) fn extremes(trained: &[u32], n: usize) -> (Vec<usize>, Vec<usize>) {
+    let tie = |i: usize| isdet_base::seed::key(&[TIE_ORDER, i as u64]);
     let mut order: Vec<usize> = (0..trained.len()).collect();
-    order.sort_by(|&a, &b| trained[b].cmp(&trained[a]).then(a.cmp(&b)));
+    order.sort_by_key(|&i| (std::cmp::Reverse(trained[i]), tie(i)));
     let most = order.iter().copied().take(n).collect();
-    order.sort_by(|&a, &b| trained[a].cmp(&trained[b]).then(a.cmp(&b)));
+    order.sort_by_key(|&i| (trained[i], tie(i)));
     let least = order.iter().copied().take(n).collect();
     (most, least)
 }
+
+/// The stream key of the tie order.
+const TIE_ORDER: u64 = 0x7469_6573;
 
 /// A file name for the sheet of group `method @ budget`, safe on any
 /// file system.
@@ -103,11 +109,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn extremes_take_the_highest_and_lowest_counts_ties_by_index() {
+    fn extremes_take_the_highest_and_lowest_counts() {
         let trained = [2, 5, 0, 5, 1, 0];
         let (most, least) = extremes(&trained, 3);
-        assert_eq!(most, vec![1, 3, 0]);
-        assert_eq!(least, vec![2, 5, 4]);
+        let (mut top, mut bottom) = (most[..2].to_vec(), least[..2].to_vec());
+        top.sort_unstable();
+        bottom.sort_unstable();
+        assert_eq!((top, most[2]), (vec![1, 3], 0));
+        assert_eq!((bottom, least[2]), (vec![2, 5], 4));
+    }
+
+    #[test]
+    fn ties_are_drawn_from_the_whole_set_not_its_start() {
+        // 1,000 images never trained: the sheet's 16 must not all come
+        // from the first hundred (a class-sorted set's first class).
+        let trained = vec![0; 1000];
+        let (_, least) = extremes(&trained, 16);
+        assert!(
+            least.iter().filter(|&&i| i >= 100).count() >= 8,
+            "{least:?}"
+        );
+        assert_eq!(least, extremes(&trained, 16).1, "the order is fixed");
     }
 
     #[test]
