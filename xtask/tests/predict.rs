@@ -1,6 +1,7 @@
 //! `cargo xtask predict` end to end, through the real binary, on a tiny
 //! trained synth run: the results on the run's own validation images are
-//! the run's predictions (so they score to the run's AP), the drawings
+//! the run's predictions (so they score to the run's AP, in `xtask eval`
+//! and in pycocotools), the drawings
 //! have the inputs' sizes and the boxes' colours on the boxes' edges only,
 //! and unreadable images are skipped and counted (or fail with `--strict`).
 
@@ -96,6 +97,38 @@ fn predictions_on_the_validation_set_are_the_runs_own_and_score_to_its_ap() {
     let scored: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let summary = json(&run.join("summary.json"));
     assert_eq!(scored["AP"], summary["AP"]);
+    if let Some(theirs) = pycocotools(&run.join("val_annotations.json"), &out) {
+        for name in ["AP", "AP50", "AP75", "AR100"] {
+            let (a, b) = (
+                theirs[name].as_f64().unwrap(),
+                scored[name].as_f64().unwrap(),
+            );
+            assert!(
+                (a - b).abs() < 1e-9,
+                "{name}: pycocotools {a}, xtask eval {b}"
+            );
+        }
+    }
+}
+
+/// The statistics pycocotools gives `results` (scripts/coco_eval.py);
+/// `None` where python3 with pycocotools is missing, which CI never is.
+fn pycocotools(gt: &Path, results: &Path) -> Option<serde_json::Value> {
+    let present = Command::new("python3")
+        .args(["-c", "import pycocotools"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have pycocotools (pip install pycocotools)"
+        );
+        eprintln!("skipped the pycocotools check: python3 with pycocotools is not installed");
+        return None;
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/coco_eval.py");
+    let o = run_ok(Command::new("python3").arg(script).arg(gt).arg(results));
+    Some(serde_json::from_slice(&o.stdout).unwrap())
 }
 
 #[test]
