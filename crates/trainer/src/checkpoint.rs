@@ -5,8 +5,13 @@
 //! A checkpoint is the model's weights, the optimiser's state, the scorer's
 //! running means (when its heuristic keeps them) and `state.json`, which
 //! names them. `state.json` is the commit point: the files it names are
-//! complete before it is renamed into place, and the previous checkpoint's
-//! files are removed only after.
+//! complete before it is renamed into place.
+//!
+//! The checkpoint before it is kept too, as `state-previous.json` and the
+//! files it names, until the next one is committed: a latest checkpoint
+//! that cannot be read (a file cut short or overwritten after it was
+//! written) costs one checkpoint interval, not the run. Resuming tries the
+//! latest, then, with a warning naming the bad file, the previous one.
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +37,24 @@ pub(crate) struct CheckpointFiles {
     pub scorer: Option<String>,
 }
 
+impl CheckpointFiles {
+    /// Whether `name` is one of these files.
+    fn names(&self, name: &str) -> bool {
+        name == self.weights || name == self.optimizer || self.scorer.as_deref() == Some(name)
+    }
+}
+
+impl CheckpointState {
+    /// The files this state names.
+    fn files(&self) -> CheckpointFiles {
+        CheckpointFiles {
+            weights: self.weights.clone(),
+            optimizer: self.optimizer.clone(),
+            scorer: self.scorer.clone(),
+        }
+    }
+}
+
 /// Writes and reads the checkpoints of one run directory.
 pub(crate) struct Checkpointer {
     dir: PathBuf,
@@ -49,9 +72,13 @@ impl Checkpointer {
         self.dir.join(files::STATE)
     }
 
+    fn previous_path(&self) -> PathBuf {
+        self.dir.join(files::PREVIOUS_STATE)
+    }
+
     /// Whether a checkpoint has been committed.
     pub fn exists(&self) -> bool {
-        self.state_path().exists()
+        self.state_path().exists() || self.previous_path().exists()
     }
 
     /// Writes the model, optimiser and scorer state of plan `tag`, then
@@ -77,20 +104,29 @@ impl Checkpointer {
         if let (Some(state), Some(name)) = (scorer.state(), &names.scorer) {
             save_tensors(&state.to_tensors()?, &dir.join(name))?;
         }
-        let keep = names.clone();
-        write_json_atomic(&self.state_path(), &state(names))?;
+        let mut keep = vec![names.clone()];
+        // The committed checkpoint becomes the previous one before the new
+        // one is committed, so at every moment one state names complete
+        // files.
+        let latest = self.state_path();
+        if latest.exists() {
+            let bytes = std::fs::read(&latest).map_err(io_err(&latest))?;
+            isdet_data::io::write_atomic(&self.previous_path(), &bytes)?;
+            if let Ok(previous) = serde_json::from_slice::<CheckpointState>(&bytes) {
+                keep.push(previous.files());
+            }
+        }
+        write_json_atomic(&latest, &state(names))?;
         self.remove_all_but(&keep)
     }
 
-    /// Removes the parts of every checkpoint but `keep`.
-    fn remove_all_but(&self, keep: &CheckpointFiles) -> Result<()> {
+    /// Removes the parts of every checkpoint but those of `keep`.
+    fn remove_all_but(&self, keep: &[CheckpointFiles]) -> Result<()> {
         let dir = &self.dir;
         for entry in std::fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let stale = PARTS.iter().any(|p| name.starts_with(p))
-                && name != keep.weights
-                && name != keep.optimizer
-                && Some(&name) != keep.scorer.as_ref();
+            let stale =
+                PARTS.iter().any(|p| name.starts_with(p)) && !keep.iter().any(|k| k.names(&name));
             if stale {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -99,7 +135,9 @@ impl Checkpointer {
     }
 
     /// The committed checkpoint's state, with the model, optimiser and
-    /// scorer restored from the files it names.
+    /// scorer restored from the files it names; when the latest checkpoint
+    /// cannot be read, the one before it, with a warning naming the bad
+    /// file. Only when neither can be read is it an error, naming both.
     pub fn restore(
         &self,
         task: &dyn TaskRunner,
@@ -107,7 +145,35 @@ impl Checkpointer {
         scorer: &mut Scorer,
         device: &Device,
     ) -> Result<CheckpointState> {
-        let state: CheckpointState = read_json(&self.state_path())?;
+        let latest = match self.restore_from(&self.state_path(), task, optimizer, scorer, device) {
+            Ok(state) => return Ok(state),
+            Err(e) => e,
+        };
+        let previous = self.previous_path();
+        if !previous.exists() {
+            return Err(latest);
+        }
+        log::warn!(
+            "the latest checkpoint cannot be read ({latest}); resuming from the one before it"
+        );
+        self.restore_from(&previous, task, optimizer, scorer, device)
+            .map_err(|earlier| TrainerError::Malformed {
+                path: self.dir.clone(),
+                message: format!(
+                    "no checkpoint can be read: the latest: {latest}; the one before it: {earlier}"
+                ),
+            })
+    }
+
+    fn restore_from(
+        &self,
+        state_path: &Path,
+        task: &dyn TaskRunner,
+        optimizer: &mut dyn Optimizer,
+        scorer: &mut Scorer,
+        device: &Device,
+    ) -> Result<CheckpointState> {
+        let state: CheckpointState = read_json(state_path)?;
         let dir = &self.dir;
         load_weights(task.params(), &dir.join(&state.weights))?;
         optimizer.load_state(&load_tensors(&dir.join(&state.optimizer), device)?)?;

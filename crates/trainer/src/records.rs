@@ -21,6 +21,8 @@ pub mod files {
     pub const CHECKPOINT_DIR: &str = "checkpoint";
     /// The [`CheckpointState`](super::CheckpointState) in the checkpoint folder.
     pub const STATE: &str = "state.json";
+    /// The checkpoint before it, kept until the next one is committed.
+    pub const PREVIOUS_STATE: &str = "state-previous.json";
     /// The validation ground truth the detection metrics are scored against.
     pub const VAL_ANNOTATIONS: &str = "val_annotations.json";
     /// The final validation predictions of a detection run (COCO results).

@@ -328,3 +328,111 @@ fn a_metrics_log_shorter_than_the_checkpoint_is_refused_by_name() {
     );
     assert_eq!(std::fs::read(&metrics).unwrap(), &text[..text.len() / 2]);
 }
+
+/// A copy of finished run `from` made unfinished again (its summary and
+/// final files gone), so that training it resumes from its checkpoints.
+fn unfinished_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("checkpoint")).unwrap();
+    for sub in ["", "checkpoint"] {
+        for entry in std::fs::read_dir(from.join(sub)).unwrap().flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    for gone in [
+        "summary.json",
+        "model.safetensors",
+        "predictions.json",
+        "sampling.json",
+    ] {
+        std::fs::remove_file(to.join(gone)).unwrap();
+    }
+}
+
+fn checkpoint_state(run: &Path, file: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(run.join("checkpoint").join(file)).unwrap())
+        .unwrap()
+}
+
+#[test]
+fn the_checkpoint_before_the_latest_is_kept_until_the_next_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    finished(train(&tiny(&[]), dir.path(), &TrainOptions::default()).unwrap());
+    let (latest, previous) = (
+        checkpoint_state(dir.path(), "state.json"),
+        checkpoint_state(dir.path(), "state-previous.json"),
+    );
+    assert!(previous["optimiser_steps"].as_u64() < latest["optimiser_steps"].as_u64());
+    let mut parts: Vec<String> = std::fs::read_dir(dir.path().join("checkpoint"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".safetensors"))
+        .collect();
+    parts.sort();
+    let mut named: Vec<String> = [&latest, &previous]
+        .iter()
+        .flat_map(|s| [s["weights"].as_str(), s["optimizer"].as_str()])
+        .map(|n| n.unwrap().to_string())
+        .collect();
+    named.sort();
+    assert_eq!(parts, named, "exactly the two checkpoints' files remain");
+}
+
+#[test]
+fn a_damaged_latest_checkpoint_resumes_from_the_one_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(&[]);
+    let whole = dir.path().join("whole");
+    let expected = finished(train(&config, &whole, &TrainOptions::default()).unwrap());
+    let latest = checkpoint_state(&whole, "state.json");
+    let weights = latest["weights"].as_str().unwrap().to_string();
+    let optimizer = latest["optimizer"].as_str().unwrap().to_string();
+    type Damage = fn(&Path);
+    let cut_short: Damage = |p| {
+        let bytes = std::fs::read(p).unwrap();
+        std::fs::write(p, &bytes[..bytes.len() / 3]).unwrap();
+    };
+    let garbage: Damage = |p| std::fs::write(p, b"\x00\x17 not a checkpoint at all").unwrap();
+    for (k, (file, damage)) in [
+        (weights.as_str(), cut_short),
+        (weights.as_str(), garbage),
+        (optimizer.as_str(), cut_short),
+        ("state.json", garbage),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = dir.path().join(format!("damaged-{k}"));
+        unfinished_copy(&whole, &run);
+        damage(&run.join("checkpoint").join(file));
+        let resumed = finished(train(&config, &run, &TrainOptions::default()).unwrap());
+        assert_eq!(resumed.metrics, expected.metrics, "{file}, damage {k}");
+        assert_eq!(
+            (resumed.steps, resumed.forward, resumed.backward),
+            (expected.steps, expected.forward, expected.backward)
+        );
+    }
+}
+
+#[test]
+fn no_readable_checkpoint_is_an_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny(&[]);
+    let whole = dir.path().join("whole");
+    finished(train(&config, &whole, &TrainOptions::default()).unwrap());
+    let run = dir.path().join("damaged");
+    unfinished_copy(&whole, &run);
+    for state in ["state.json", "state-previous.json"] {
+        std::fs::write(run.join("checkpoint").join(state), b"{ garbage").unwrap();
+    }
+    let message = train(&config, &run, &TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("no checkpoint can be read")
+            && message.contains("state.json")
+            && message.contains("state-previous.json"),
+        "{message}"
+    );
+}
