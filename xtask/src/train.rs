@@ -177,6 +177,7 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
         stop: Some(stop_flag()),
         kernels: crate::kernels_from_env(),
     };
+    let mut elsewhere = 0;
     let finished = run_sweep(&plan, &options, |event| match event {
         SweepEvent::Starting { index, total, run } => {
             eprintln!("[{}/{total}] {}", index + 1, run.dir.display())
@@ -184,7 +185,17 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
         SweepEvent::Ended { run, outcome } => {
             print_outcome(&run.dir, outcome);
         }
+        SweepEvent::Elsewhere { run, holder } => {
+            elsewhere += 1;
+            eprintln!("(running elsewhere: {holder}) {}", run.dir.display());
+        }
     })?;
+    if elsewhere > 0 {
+        eprintln!(
+            "{elsewhere} run(s) skipped because another process is training them; \
+             run the sweep again once they end"
+        );
+    }
     Ok(finished.then_some(plan.root))
 }
 

@@ -380,3 +380,108 @@ fn sweep_orders_group_runs_as_named() {
 fn text_of(o: &Output) -> String {
     text(o)
 }
+
+/// Two real processes on one run directory: the second is refused at once
+/// with the directory and the holder named, a sweep over a grid holding
+/// that directory skips it as running elsewhere, and once the holder is
+/// killed with SIGKILL (no chance to release anything) the run resumes.
+#[test]
+fn a_run_directory_is_held_by_one_process_and_a_killed_holder_never_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path());
+    let out = tmp.path().join("runs");
+    let dir = out.join("uniform-b100-s0");
+    let longer = ["--set", "epochs=100"];
+    let mut holder = xtask()
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&dir)
+        .args(longer)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = format!("pid {}", holder.id());
+    let start = Instant::now();
+    while optimiser_steps_checkpointed(&dir) < 2
+        || !std::fs::read_to_string(dir.join("run.lock")).is_ok_and(|t| t.contains(&pid))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the holder never started"
+        );
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "the holder ended early"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    let o = xtask()
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&dir)
+        .args(longer)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a second process trained the same run");
+    let said = text(&o);
+    assert!(
+        said.contains("uniform-b100-s0") && said.contains(&pid),
+        "{said}"
+    );
+
+    let spec = tmp.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "base = \"tiny.json\"\nout = \"unused\"\nbudgets = [1.0]\nseeds = [0]\n\n[[methods]]\nname = \"uniform\"\n",
+    )
+    .unwrap();
+    let o = xtask()
+        .args(["sweep", "--quiet", "--spec"])
+        .arg(&spec)
+        .arg("--out")
+        .arg(&out)
+        .args(longer)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("running elsewhere"), "{}", text(&o));
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the holder ended early"
+    );
+
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let killed_at = optimiser_steps_checkpointed(&dir);
+    // The resume takes the lock and trains on past the killed holder's
+    // last checkpoint (then it is stopped too: finishing proves nothing
+    // more about the lock).
+    let mut resumed = xtask()
+        .args(["train", "--quiet", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&dir)
+        .args(longer)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = format!("pid {}", resumed.id());
+    let start = Instant::now();
+    while optimiser_steps_checkpointed(&dir) <= killed_at
+        || !std::fs::read_to_string(dir.join("run.lock")).is_ok_and(|t| t.contains(&pid))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "the resume is blocked"
+        );
+        assert!(resumed.try_wait().unwrap().is_none(), "the resume ended");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    resumed.kill().unwrap();
+    resumed.wait().unwrap();
+}

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use isdet_trainer::{RunConfig, RunOutcome, TrainOptions, files, read_config_value};
+use isdet_trainer::{RunConfig, RunOutcome, TrainOptions, TrainerError, files, read_config_value};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -271,10 +271,19 @@ pub enum SweepEvent<'a> {
         /// How.
         outcome: &'a RunOutcome,
     },
+    /// A run was skipped: another process is training it.
+    Elsewhere {
+        /// The run.
+        run: &'a PlannedRun,
+        /// Who holds it (`pid N on HOST`).
+        holder: &'a str,
+    },
 }
 
 /// Trains every run of `plan` in order; returns `false` when a run was
-/// stopped (Ctrl-C), `true` when all are finished.
+/// stopped (Ctrl-C), else `true`. A run another process is training (its
+/// directory is locked) is skipped with [`SweepEvent::Elsewhere`], so two
+/// sweeps over one grid never train a run twice.
 pub fn run_sweep(
     plan: &SweepPlan,
     options: &TrainOptions,
@@ -283,12 +292,22 @@ pub fn run_sweep(
     let total = plan.runs.len();
     for (index, run) in plan.runs.iter().enumerate() {
         on_event(SweepEvent::Starting { index, total, run });
-        let outcome = isdet_trainer::train(&run.config, &run.dir, options).map_err(|source| {
-            ReportError::Train {
-                dir: run.dir.clone(),
-                source,
+        let outcome = match isdet_trainer::train(&run.config, &run.dir, options) {
+            Ok(outcome) => outcome,
+            Err(TrainerError::Busy { holder, .. }) => {
+                on_event(SweepEvent::Elsewhere {
+                    run,
+                    holder: &holder,
+                });
+                continue;
             }
-        })?;
+            Err(source) => {
+                return Err(ReportError::Train {
+                    dir: run.dir.clone(),
+                    source,
+                });
+            }
+        };
         on_event(SweepEvent::Ended {
             run,
             outcome: &outcome,

@@ -48,6 +48,17 @@ pub enum TrainerError {
         /// The first top-level field that differs.
         field: String,
     },
+    /// Another process is training in the run directory (it holds
+    /// `run.lock`).
+    #[error(
+        "{dir}: another process is training this run ({holder}); wait for it to end or stop it"
+    )]
+    Busy {
+        /// The run directory.
+        dir: PathBuf,
+        /// Who holds it: `pid N on HOST`.
+        holder: String,
+    },
     /// Resuming found a journal that does not replay.
     #[error("{path}: {message}")]
     Journal {

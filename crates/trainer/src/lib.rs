@@ -37,6 +37,7 @@ mod data;
 mod detection;
 mod error;
 mod journal;
+mod lock;
 mod lr;
 mod predict;
 mod records;

@@ -21,6 +21,8 @@ pub mod files {
     pub const CHECKPOINT_DIR: &str = "checkpoint";
     /// The [`CheckpointState`](super::CheckpointState) in the checkpoint folder.
     pub const STATE: &str = "state.json";
+    /// The advisory lock held while a process trains in the directory.
+    pub const LOCK: &str = "run.lock";
     /// The checkpoint before it, kept until the next one is committed.
     pub const PREVIOUS_STATE: &str = "state-previous.json";
     /// The validation ground truth the detection metrics are scored against.

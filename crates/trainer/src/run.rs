@@ -59,6 +59,7 @@ pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<R
     config.validate()?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let dir = std::path::absolute(dir).map_err(io_err(dir))?;
+    let _lock = crate::lock::acquire(&dir)?;
     let files = RunFiles { dir };
     check_config(&files, config)?;
     if files.summary().exists() {
