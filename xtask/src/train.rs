@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use isdet_report::sweep::{Shard, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep};
+use isdet_report::slurm::SlurmOptions;
+use isdet_report::sweep::{
+    RunState, Shard, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep,
+};
 use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions};
 
 /// `cargo xtask train`.
@@ -78,6 +81,36 @@ pub struct SweepArgs {
     /// RAYON_NUM_THREADS=1.
     #[arg(long, value_name = "K/N")]
     shard: Option<Shard>,
+    /// Only cell INDEX of the grid (from 0, in the order `--dry-run`
+    /// lists): what each task of a Slurm job array runs.
+    #[arg(long, value_name = "INDEX", conflicts_with = "shard")]
+    cell: Option<usize>,
+    /// Print each cell's state (finished, running, failed, resumable, to
+    /// run) and exit.
+    #[arg(long)]
+    status: bool,
+    /// Write an sbatch script running the grid as a Slurm job array, one
+    /// task per cell, each running this binary with `--cell`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["shard", "cell", "status", "dry_run"])]
+    slurm: Option<PathBuf>,
+    /// Also submit the script with sbatch and print the job id.
+    #[arg(long, requires = "slurm")]
+    submit: bool,
+    /// Slurm partition of the job array.
+    #[arg(long, requires = "slurm")]
+    partition: Option<String>,
+    /// Slurm time limit of each task (e.g. 02:00:00).
+    #[arg(long, requires = "slurm")]
+    time: Option<String>,
+    /// CPUs per task (each task's RAYON_NUM_THREADS).
+    #[arg(long, requires = "slurm")]
+    cpus_per_task: Option<u32>,
+    /// GPUs per task (Slurm's --gpus).
+    #[arg(long, requires = "slurm")]
+    gpus: Option<String>,
+    /// Run at most N tasks at once (the array's %N throttle).
+    #[arg(long, value_name = "N", requires = "slurm")]
+    max_parallel: Option<usize>,
 }
 
 /// A stop flag that Ctrl-C raises (the run checkpoints and exits).
@@ -199,6 +232,68 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
     Ok(finished.then_some(plan.root))
 }
 
+/// Prints each cell's state, one line each, and the count of each state.
+fn print_status(plan: &SweepPlan) {
+    let mut counts = std::collections::BTreeMap::new();
+    for (index, run) in plan.runs.iter().enumerate() {
+        let state = run.state();
+        *counts.entry(state.label()).or_insert(0usize) += 1;
+        let detail = match state {
+            RunState::Running => isdet_trainer::run_lock_holder(&run.dir).unwrap_or_default(),
+            RunState::Failed => std::fs::read_to_string(run.dir.join(isdet_report::sweep::FAILED))
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        };
+        println!(
+            "{index}\t{}\t{}\t{detail}",
+            state.label(),
+            run.dir.display()
+        );
+    }
+    let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    println!("{} cells: {}", plan.runs.len(), counts.join(", "));
+}
+
+/// Writes the sbatch script of the sweep's job array (and submits it).
+fn write_job_array(plan: SweepPlan, script: &Path, args: &SweepArgs) -> anyhow::Result<ExitCode> {
+    let absolute = |p: &Path| std::path::absolute(p).with_context(|| p.display().to_string());
+    let options = SlurmOptions {
+        binary: std::env::current_exe().context("finding the isdet binary")?,
+        spec: absolute(&args.spec)?,
+        overrides: args.overrides.clone(),
+        workdir: std::env::current_dir().context("reading the working directory")?,
+        partition: args.partition.clone(),
+        time: args.time.clone(),
+        cpus_per_task: args.cpus_per_task,
+        gpus: args.gpus.clone(),
+        max_parallel: args.max_parallel,
+    };
+    let mut plan = plan;
+    plan.root = absolute(&plan.root)?;
+    let text = isdet_report::slurm::job_array_script(&plan, &options)?;
+    std::fs::create_dir_all(&plan.root)
+        .with_context(|| format!("creating {}", plan.root.display()))?;
+    isdet_data::io::write_atomic(script, text.as_bytes())?;
+    eprintln!(
+        "{}: a job array of {} cells (cell k = line k+1 of --dry-run)",
+        script.display(),
+        plan.runs.len()
+    );
+    if args.submit {
+        let id = isdet_report::slurm::submit(script)?;
+        println!("{id}");
+        eprintln!(
+            "submitted job {id}; follow it with `squeue -j {id}` and `cargo xtask sweep --spec {} --status`",
+            args.spec.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Prints the runs of a sweep, one line each.
 fn list_runs(plan: &SweepPlan) -> anyhow::Result<()> {
     for run in &plan.runs {
@@ -221,6 +316,9 @@ fn list_runs(plan: &SweepPlan) -> anyhow::Result<()> {
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let mut plan = plan_sweep(&args.spec, args.out.as_deref(), &args.overrides)?;
+    if let Some(script) = &args.slurm {
+        return write_job_array(plan, script, &args);
+    }
     if let Some(shard) = args.shard {
         plan.keep_shard(shard);
         if plan.runs.is_empty() {
@@ -232,6 +330,13 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
             );
             return Ok(ExitCode::SUCCESS);
         }
+    }
+    if let Some(cell) = args.cell {
+        plan.keep_cell(cell)?;
+    }
+    if args.status {
+        print_status(&plan);
+        return Ok(ExitCode::SUCCESS);
     }
     if args.dry_run {
         list_runs(&plan)?;

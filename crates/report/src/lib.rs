@@ -27,6 +27,7 @@ mod load;
 mod markdown;
 mod plot;
 mod sheets;
+pub mod slurm;
 mod spending;
 pub mod sweep;
 

@@ -75,11 +75,19 @@ pub struct PlannedRun {
     pub config: RunConfig,
 }
 
+/// The file a sweep writes into a run directory when training it failed
+/// (the error's text); removed when the run is tried again.
+pub const FAILED: &str = "failed.txt";
+
 /// How far a planned run has got, from its directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RunState {
     /// `summary.json` is there.
     Finished,
+    /// A process holds the run directory's lock: it is training now.
+    Running,
+    /// The last attempt ended in an error (`failed.txt` says which).
+    Failed,
     /// A checkpoint is there: the next sweep resumes it.
     Resumable,
     /// Nothing to resume.
@@ -87,10 +95,12 @@ pub enum RunState {
 }
 
 impl RunState {
-    /// `finished`, `resumable` or `to run`.
+    /// `finished`, `running`, `failed`, `resumable` or `to run`.
     pub fn label(self) -> &'static str {
         match self {
             RunState::Finished => "finished",
+            RunState::Running => "running",
+            RunState::Failed => "failed",
             RunState::Resumable => "resumable",
             RunState::ToRun => "to run",
         }
@@ -102,6 +112,10 @@ impl PlannedRun {
     pub fn state(&self) -> RunState {
         if self.dir.join(files::SUMMARY).exists() {
             RunState::Finished
+        } else if isdet_trainer::run_lock_holder(&self.dir).is_some() {
+            RunState::Running
+        } else if self.dir.join(FAILED).exists() {
+            RunState::Failed
         } else if self
             .dir
             .join(files::CHECKPOINT_DIR)
@@ -207,6 +221,21 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
 }
 
 impl SweepPlan {
+    /// Keeps only run `index` (from 0, in the plan's order): one cell of
+    /// the grid, as one Slurm array task trains it.
+    pub fn keep_cell(&mut self, index: usize) -> Result<()> {
+        if index >= self.runs.len() {
+            return Err(ReportError::Runs(format!(
+                "cell {index} does not exist: the sweep has {} runs (cells 0 to {})",
+                self.runs.len(),
+                self.runs.len().saturating_sub(1)
+            )));
+        }
+        let run = self.runs.swap_remove(index);
+        self.runs = vec![run];
+        Ok(())
+    }
+
     /// Keeps run `i` of the plan only when `i % shard.count == shard.index`,
     /// so that `count` processes (one per core or per machine) can share a
     /// sweep without training the same run twice. Indices are those of the
@@ -302,12 +331,16 @@ pub fn run_sweep(
                 continue;
             }
             Err(source) => {
+                // Best effort: `--status` reads it; the error is returned
+                // either way.
+                let _ = std::fs::write(run.dir.join(FAILED), format!("{source}\n"));
                 return Err(ReportError::Train {
                     dir: run.dir.clone(),
                     source,
                 });
             }
         };
+        let _ = std::fs::remove_file(run.dir.join(FAILED));
         on_event(SweepEvent::Ended {
             run,
             outcome: &outcome,

@@ -55,6 +55,7 @@ pub use data::{
     open_classification as open_classification_data,
 };
 pub use error::{Result, TrainerError};
+pub use lock::run_lock_holder;
 pub use lr::learning_rate;
 pub use predict::{PredictOptions, PredictedImage, Predictions, Predictor, training_classes};
 pub use records::{

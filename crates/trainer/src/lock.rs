@@ -63,3 +63,18 @@ fn host() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "this host".into())
 }
+
+/// Who holds the lock of run directory `dir` (`pid N on HOST`), or `None`
+/// when no process is training in it. Probing takes the lock for an
+/// instant when it is free.
+pub fn run_lock_holder(dir: &Path) -> Option<String> {
+    let path = dir.join(files::LOCK);
+    let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
+    match file.try_lock() {
+        Err(TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            Some(holder.trim().to_string())
+        }
+        _ => None,
+    }
+}
