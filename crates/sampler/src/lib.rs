@@ -19,6 +19,8 @@
 //! - [`Schedule`] and [`BudgetAccountant`]: a budget is a fraction of the
 //!   full schedule's optimiser steps; forward passes, backward passes and
 //!   images are counted beside, and no strategy can overspend.
+//! - [`Rank`]: data parallelism with one global sampler — each rank's
+//!   share of every global plan ([`StepPlan::share`]).
 //! - [`Sampler`]: all of the above behind one protocol. Every plan is a
 //!   pure function of (seed, table state, step).
 //!
@@ -70,6 +72,7 @@
 
 mod budget;
 mod error;
+mod parallel;
 mod plan;
 mod sampler;
 mod schedule;
@@ -81,6 +84,7 @@ mod table;
 pub use budget::{BudgetAccountant, PassCost};
 pub use error::{Result, SamplerError};
 pub use isdet_base::InvalidParameter;
+pub use parallel::{Rank, RankShare};
 pub use plan::{Planned, StepPlan};
 pub use sampler::Sampler;
 pub use schedule::{Schedule, Slot};
