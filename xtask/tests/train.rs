@@ -485,3 +485,38 @@ fn a_run_directory_is_held_by_one_process_and_a_killed_holder_never_blocks() {
     resumed.kill().unwrap();
     resumed.wait().unwrap();
 }
+
+/// A run resumed with another CPU thread count than it trained with says
+/// so: its numbers will differ from an uninterrupted run's.
+#[test]
+fn resuming_with_another_thread_count_warns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path());
+    let run = tmp.path().join("run");
+    let train_with = |threads: &str| {
+        xtask()
+            .env("RAYON_NUM_THREADS", threads)
+            .env("RUST_LOG", "warn")
+            .args(["train", "--quiet", "--config"])
+            .arg(&config)
+            .arg("--out")
+            .arg(&run)
+            .args(["--set", "epochs=1"])
+            .output()
+            .unwrap()
+    };
+    let o = train_with("1");
+    assert!(o.status.success(), "{}", text(&o));
+    // Unfinished again: the resume restores the last checkpoint.
+    std::fs::remove_file(run.join("summary.json")).unwrap();
+    let o = train_with("2");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("resuming with 2 CPU threads, but the run trained with 1"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_file(run.join("summary.json")).unwrap();
+    let o = train_with("1");
+    assert!(!text(&o).contains("CPU threads"), "{}", text(&o));
+}

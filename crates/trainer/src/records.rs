@@ -119,6 +119,11 @@ pub struct CheckpointState {
     /// closeness), when the heuristic keeps one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scorer: Option<String>,
+    /// The CPU threads the run trained with: the kernels split their sums
+    /// by thread, so a run resumed with another count rounds differently
+    /// from then on (absent in checkpoints written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
 }
 
 /// `summary.json`: the final metrics and costs of a finished run.

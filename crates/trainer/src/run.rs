@@ -203,6 +203,7 @@ impl<'a> Run<'a> {
             )));
         }
         self.check_metrics_len(&state)?;
+        warn_on_other_threads(&self.files.dir, &state);
         truncate(&self.files.metrics(), state.metrics_len)?;
         self.time = state.time;
         self.loss_sum = state.loss_sum;
@@ -503,6 +504,7 @@ impl<'a> Run<'a> {
             weights: names.weights,
             optimizer: names.optimizer,
             scorer: names.scorer,
+            threads: Some(candle_core::utils::get_num_threads()),
         };
         self.checkpointer.save(
             self.sampler.steps_planned(),
@@ -562,5 +564,19 @@ impl<'a> Run<'a> {
         self.progress
             .finish_with_message(format!("{metric} {value:.4}"));
         Ok(RunOutcome::Finished(summary))
+    }
+}
+
+/// Warns when a run resumes with another number of CPU threads than it
+/// trained with: from here on it rounds differently from an uninterrupted
+/// run (docs/run-directory.md).
+fn warn_on_other_threads(dir: &Path, state: &CheckpointState) {
+    let now = candle_core::utils::get_num_threads();
+    if let Some(then) = state.threads.filter(|&t| t != now) {
+        log::warn!(
+            "{}: resuming with {now} CPU threads, but the run trained with {then}; its numbers \
+             will differ from an uninterrupted run's (set RAYON_NUM_THREADS={then} to match)",
+            dir.display()
+        );
     }
 }
