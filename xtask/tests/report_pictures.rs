@@ -2,28 +2,12 @@
 //! runs: per-class AP, the gallery, each class's share of training and the
 //! thumbnail sheets; and, without the data, a note instead of a failure.
 
+mod common;
+
+use common::{run_ok, xtask};
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn xtask() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run_ok(cmd: &mut Command) -> Output {
-    let o = cmd.output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    o
-}
 
 /// Trains a 32-step tiny synth run of `strategy` into `root/name`.
 fn train(root: &Path, name: &str, strategy: Value) {

@@ -2,21 +2,12 @@
 //! binary: a run killed with SIGKILL resumes to the metrics of an
 //! uninterrupted run, and `eval` prints what pycocotools prints.
 
+mod common;
+
+use common::{spawn_train, text, xtask};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
-
-fn xtask() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/eval/tests/fixtures")
@@ -71,15 +62,7 @@ fn a_killed_run_resumes_to_the_uninterrupted_metrics() {
     assert!(o.status.success(), "{}", text(&o));
 
     let killed = tmp.path().join("killed");
-    let mut child = xtask()
-        .args(["train", "--quiet", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&killed)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_train(&config, &killed, &[]);
     let start = Instant::now();
     // Kill it (SIGKILL: no chance to clean up) once a checkpoint past the
     // first evaluation exists, well before the end.
@@ -392,16 +375,7 @@ fn a_run_directory_is_held_by_one_process_and_a_killed_holder_never_blocks() {
     let out = tmp.path().join("runs");
     let dir = out.join("uniform-b100-s0");
     let longer = ["--set", "epochs=100"];
-    let mut holder = xtask()
-        .args(["train", "--quiet", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&dir)
-        .args(longer)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut holder = spawn_train(&config, &dir, &longer);
     let pid = format!("pid {}", holder.id());
     let start = Instant::now();
     while optimiser_steps_checkpointed(&dir) < 2
@@ -460,16 +434,7 @@ fn a_run_directory_is_held_by_one_process_and_a_killed_holder_never_blocks() {
     // The resume takes the lock and trains on past the killed holder's
     // last checkpoint (then it is stopped too: finishing proves nothing
     // more about the lock).
-    let mut resumed = xtask()
-        .args(["train", "--quiet", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&dir)
-        .args(longer)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut resumed = spawn_train(&config, &dir, &longer);
     let pid = format!("pid {}", resumed.id());
     let start = Instant::now();
     while optimiser_steps_checkpointed(&dir) <= killed_at

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use image::ImageEncoder;
 use isdet_eval::CostAxis;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
@@ -232,14 +233,7 @@ fn draw_bars(
             .label(label.as_str())
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled()));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    legend(&mut chart)
 }
 
 /// Columns of the panel grid, and the height of one row in pixels.
@@ -373,6 +367,16 @@ where
                 .map(|p| Circle::new((p.x, p.mean), 3, colour.filled())),
         )?;
     }
+    legend(&mut chart)
+}
+
+/// The series legend every chart has: lower right, on a light box.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
