@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from ._isdet import RawSampler
+from .runlog import RunLog
 
-__all__ = ["Plan", "Sampler"]
+__all__ = ["Plan", "RunLog", "Sampler"]
 
 
 @dataclass(frozen=True)
