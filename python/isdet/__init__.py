@@ -30,8 +30,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ._isdet import RawSampler
 from .runlog import RunLog
+from .scoring import score
 
-__all__ = ["Plan", "RunLog", "Sampler"]
+__all__ = ["Plan", "RunLog", "Sampler", "score"]
 
 
 @dataclass(frozen=True)

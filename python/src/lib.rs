@@ -4,6 +4,8 @@
 //! `isdet-sampler` and turns its errors into Python exceptions that carry
 //! the Rust message.
 
+use candle_core::{Device, Tensor};
+use isdet_heuristics::{ForwardOutputs, ScoringConfig, Targets};
 use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, Strategy, StrategyConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -93,9 +95,57 @@ impl RawSampler {
     }
 }
 
+/// One score per sample from a forward pass's outputs, by isdet's Rust
+/// heuristics (`config` is the JSON of a scoring configuration:
+/// `{"heuristic": {"kind": "entropy"}, "aggregation": {"kind": "max"}}`).
+/// `probs` holds `prod(probs_shape)` values, `[B, C]` (classification,
+/// softmax) or `[B, L, C]` (detection, sigmoid, with `mask` `[B, L]` and
+/// the loss `parts` `[B][3]`).
+#[pyfunction]
+#[pyo3(signature = (config, losses, probs, probs_shape, parts=None, mask=None, labels=None, location_labels=None))]
+#[allow(clippy::too_many_arguments)] // one keyword argument each, from Python
+fn score_batch(
+    config: &str,
+    losses: Vec<f32>,
+    probs: Vec<f32>,
+    probs_shape: Vec<usize>,
+    parts: Option<Vec<[f32; 3]>>,
+    mask: Option<Vec<f32>>,
+    labels: Option<Vec<u32>>,
+    location_labels: Option<Vec<i64>>,
+) -> PyResult<Vec<f32>> {
+    let config: ScoringConfig =
+        serde_json::from_str(config).map_err(|e| value_error(format!("scoring: {e}")))?;
+    let cpu = Device::Cpu;
+    let probs = Tensor::from_vec(probs, probs_shape, &cpu).map_err(value_error)?;
+    let mask = match mask {
+        Some(mask) => {
+            let locations = probs.dims().get(1).copied().unwrap_or(1);
+            Some(Tensor::from_vec(mask, (losses.len(), locations), &cpu).map_err(value_error)?)
+        }
+        None => None,
+    };
+    let outputs = match (&parts, &mask) {
+        (Some(parts), Some(mask)) => ForwardOutputs::detection(&losses, parts, &probs, mask),
+        (None, None) => ForwardOutputs::classification(&losses, &probs),
+        _ => {
+            return Err(value_error(
+                "detection scoring needs both parts and mask; classification neither",
+            ));
+        }
+    };
+    let outputs = match (&labels, &location_labels) {
+        (Some(labels), _) => outputs.with_targets(Targets::Classes(labels)),
+        (None, Some(labels)) => outputs.with_targets(Targets::LocationLabels(labels)),
+        (None, None) => outputs,
+    };
+    isdet_heuristics::score_batch(&config, &outputs).map_err(value_error)
+}
+
 /// The module.
 #[pymodule]
 fn _isdet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawSampler>()?;
+    m.add_function(wrap_pyfunction!(score_batch, m)?)?;
     Ok(())
 }
