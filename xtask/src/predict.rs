@@ -188,16 +188,7 @@ fn draw_all(
             .results
             .iter()
             .filter(|r| r.image_id == image.image_id && r.score >= threshold)
-            .map(|r| {
-                let class = classes.class_of(r.category_id).unwrap_or(0) as usize;
-                let name = classes.names().get(class).cloned().unwrap_or_default();
-                let [x, y, w, h] = r.bbox;
-                Mark::boxed(
-                    [x, y, x + w, y + h],
-                    class,
-                    format!("{name} {:.2}", r.score),
-                )
-            })
+            .map(|r| Mark::detection(r, classes))
             .collect();
         let mut canvas = Canvas::from_image(&pixels);
         canvas.draw(&marks)?;
@@ -210,7 +201,7 @@ fn draw_all(
         } else {
             format!("{stem}-{}.png", image.image_id)
         };
-        isdet_data::io::write_atomic(&dir.join(&name), &canvas.png()?)?;
+        canvas.save(&dir.join(&name))?;
     }
     Ok(())
 }

@@ -15,11 +15,14 @@
 //! # Ok::<(), isdet_report::ReportError>(())
 //! ```
 
+use std::path::Path;
+
 use image::ImageEncoder;
-use isdet_data::ImageBuffer;
+use isdet_base::write_atomic;
+use isdet_data::{ClassNames, CocoResult, ImageBuffer};
 use plotters::prelude::*;
 
-use crate::error::{ReportError, Result};
+use crate::error::{ReportError, Result, io_err};
 use crate::plot::{PALETTE, register_embedded_font};
 
 /// Something drawn on a canvas, in canvas pixels.
@@ -54,6 +57,63 @@ impl Mark {
             rect,
             colour,
             label: Some(label.into()),
+        }
+    }
+
+    /// An object of class index `class` at `[x0, y0, x1, y1]`, in its
+    /// class's colour, labelled with the class name (and the score, for a
+    /// detection).
+    pub fn object(rect: [f64; 4], class: usize, classes: &ClassNames, score: Option<f64>) -> Self {
+        let name = classes
+            .names()
+            .get(class)
+            .cloned()
+            .unwrap_or_else(|| class.to_string());
+        let label = match score {
+            Some(score) => format!("{name} {score:.2}"),
+            None => name,
+        };
+        Mark::boxed(rect, class, label)
+    }
+
+    /// A detection of a COCO results file, labelled `class score`.
+    pub fn detection(found: &CocoResult, classes: &ClassNames) -> Self {
+        let class = classes.class_of(found.category_id).unwrap_or(0) as usize;
+        let [x, y, w, h] = found.bbox;
+        Mark::object([x, y, x + w, y + h], class, classes, Some(found.score))
+    }
+
+    /// The mark in canvas pixels, for an image pasted at `at` scaled by
+    /// `scale` (the mark being in that image's pixels).
+    pub fn placed(self, at: (u32, u32), scale: f64) -> Self {
+        let (ox, oy) = (f64::from(at.0), f64::from(at.1));
+        match self {
+            Mark::Box {
+                rect: [x0, y0, x1, y1],
+                colour,
+                label,
+            } => Mark::Box {
+                rect: [
+                    x0 * scale + ox,
+                    y0 * scale + oy,
+                    x1 * scale + ox,
+                    y1 * scale + oy,
+                ],
+                colour,
+                label,
+            },
+            Mark::Text {
+                at: (x, y),
+                text,
+                size,
+            } => Mark::Text {
+                at: (
+                    (f64::from(x) * scale + ox).round() as i32,
+                    (f64::from(y) * scale + oy).round() as i32,
+                ),
+                text,
+                size,
+            },
         }
     }
 }
@@ -142,6 +202,11 @@ impl Canvas {
             what: "a drawing".into(),
             message: e.to_string(),
         })
+    }
+
+    /// Writes the canvas to `path` as PNG, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.png()?).map_err(io_err(path))
     }
 
     /// The canvas as PNG bytes.

@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use isdet_data::{Dataset, ImageBuffer};
-use isdet_eval::CocoResult;
 use isdet_trainer::files;
 
 use crate::draw::{Canvas, Mark};
@@ -65,17 +64,17 @@ pub(crate) fn write_gallery(
         let x = GAP + (k % COLUMNS) as u32 * (cell_w + 2 * GAP);
         let y = CAPTION * 2 + (k / COLUMNS) as u32 * (cell_h + GAP);
         let scale = SIDE / sample.image.width.max(sample.image.height) as f64;
+        let classes = images.classes();
         let truth = sample.annotations.iter().map(|a| {
-            let name = class_name(images, a.class as usize);
             let b = a.bbox;
             let rect = [b.x0, b.y0, b.x1, b.y1].map(f64::from);
-            (rect, a.class as usize, name)
+            Mark::object(rect, a.class as usize, classes, None)
         });
         marks.extend(place(&mut canvas, &sample.image, (x, y), scale, truth));
         let found = predictions
             .iter()
             .filter(|r| r.image_id == sample.image_id && r.score >= SCORE_THRESHOLD)
-            .map(|r| prediction_box(r, images));
+            .map(|r| Mark::detection(r, classes));
         let right = x + SIDE as u32 + GAP;
         marks.extend(place(&mut canvas, &sample.image, (right, y), scale, found));
         marks.push(Mark::Text {
@@ -84,50 +83,23 @@ pub(crate) fn write_gallery(
             size: 14,
         });
     }
-    canvas.draw(&marks).map_err(|e| e.to_string())?;
-    let png = canvas.png().map_err(|e| e.to_string())?;
-    isdet_base::write_atomic(path, &png).map_err(|e| format!("{}: {e}", path.display()))
+    canvas
+        .draw(&marks)
+        .and_then(|()| canvas.save(path))
+        .map_err(|e| e.to_string())
 }
 
-fn class_name(images: &RunImages, class: usize) -> String {
-    images
-        .classes()
-        .names()
-        .get(class)
-        .cloned()
-        .unwrap_or_else(|| class.to_string())
-}
-
-/// A prediction as (corners, class, label).
-fn prediction_box(r: &CocoResult, images: &RunImages) -> ([f64; 4], usize, String) {
-    let class = images.classes().class_of(r.category_id).unwrap_or(0) as usize;
-    let [x, y, w, h] = r.bbox;
-    let label = format!("{} {:.2}", class_name(images, class), r.score);
-    ([x, y, x + w, y + h], class, label)
-}
-
-/// Pastes `image` at `at`, scaled, and returns its boxes moved onto the
+/// Pastes `image` at `at`, scaled, and returns its marks moved onto the
 /// canvas.
 fn place(
     canvas: &mut Canvas,
     image: &ImageBuffer,
     at: (u32, u32),
     scale: f64,
-    boxes: impl Iterator<Item = ([f64; 4], usize, String)>,
+    marks: impl Iterator<Item = Mark>,
 ) -> Vec<Mark> {
     canvas.paste(image, at.0, at.1, scale);
-    let (ox, oy) = (f64::from(at.0), f64::from(at.1));
-    boxes
-        .map(|([x0, y0, x1, y1], class, label)| {
-            let rect = [
-                x0 * scale + ox,
-                y0 * scale + oy,
-                x1 * scale + ox,
-                y1 * scale + oy,
-            ];
-            Mark::boxed(rect, class, label)
-        })
-        .collect()
+    marks.map(|m| m.placed(at, scale)).collect()
 }
 
 #[cfg(test)]

@@ -99,9 +99,10 @@ pub(crate) fn write_sheet(
             }
         }
     }
-    canvas.draw(&marks).map_err(|e| e.to_string())?;
-    let png = canvas.png().map_err(|e| e.to_string())?;
-    isdet_base::write_atomic(path, &png).map_err(|e| format!("{}: {e}", path.display()))
+    canvas
+        .draw(&marks)
+        .and_then(|()| canvas.save(path))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
