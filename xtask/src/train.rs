@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use clap::Args;
 use isdet_report::slurm::SlurmOptions;
-use isdet_report::sweep::{
-    RunState, Shard, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep,
-};
+use isdet_report::sweep::{Shard, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep};
 use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions};
 
 /// `cargo xtask train`.
@@ -236,18 +234,8 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
 fn print_status(plan: &SweepPlan) {
     let mut counts = std::collections::BTreeMap::new();
     for (index, run) in plan.runs.iter().enumerate() {
-        let state = run.state();
+        let (state, detail) = run.status();
         *counts.entry(state.label()).or_insert(0usize) += 1;
-        let detail = match state {
-            RunState::Running => isdet_trainer::run_lock_holder(&run.dir).unwrap_or_default(),
-            RunState::Failed => std::fs::read_to_string(run.dir.join(isdet_report::sweep::FAILED))
-                .unwrap_or_default()
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            _ => String::new(),
-        };
         println!(
             "{index}\t{}\t{}\t{detail}",
             state.label(),
@@ -259,7 +247,11 @@ fn print_status(plan: &SweepPlan) {
 }
 
 /// Writes the sbatch script of the sweep's job array (and submits it).
-fn write_job_array(plan: SweepPlan, script: &Path, args: &SweepArgs) -> anyhow::Result<ExitCode> {
+fn write_job_array(
+    mut plan: SweepPlan,
+    script: &Path,
+    args: &SweepArgs,
+) -> anyhow::Result<ExitCode> {
     let absolute = |p: &Path| std::path::absolute(p).with_context(|| p.display().to_string());
     let options = SlurmOptions {
         binary: std::env::current_exe().context("finding the isdet binary")?,
@@ -272,7 +264,6 @@ fn write_job_array(plan: SweepPlan, script: &Path, args: &SweepArgs) -> anyhow::
         gpus: args.gpus.clone(),
         max_parallel: args.max_parallel,
     };
-    let mut plan = plan;
     plan.root = absolute(&plan.root)?;
     let text = isdet_report::slurm::job_array_script(&plan, &options)?;
     std::fs::create_dir_all(&plan.root)

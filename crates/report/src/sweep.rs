@@ -77,7 +77,7 @@ pub struct PlannedRun {
 
 /// The file a sweep writes into a run directory when training it failed
 /// (the error's text); removed when the run is tried again.
-pub const FAILED: &str = "failed.txt";
+const FAILED: &str = "failed.txt";
 
 /// How far a planned run has got, from its directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,21 +110,29 @@ impl RunState {
 impl PlannedRun {
     /// How far this run has got.
     pub fn state(&self) -> RunState {
+        self.status().0
+    }
+
+    /// How far this run has got, and what explains it: who is training
+    /// it (`pid N on HOST`) when running, the first line of the error when
+    /// failed, else nothing.
+    pub fn status(&self) -> (RunState, String) {
         if self.dir.join(files::SUMMARY).exists() {
-            RunState::Finished
-        } else if isdet_trainer::run_lock_holder(&self.dir).is_some() {
-            RunState::Running
-        } else if self.dir.join(FAILED).exists() {
-            RunState::Failed
+            (RunState::Finished, String::new())
+        } else if let Some(holder) = isdet_trainer::run_lock_holder(&self.dir) {
+            (RunState::Running, holder)
+        } else if let Ok(error) = std::fs::read_to_string(self.dir.join(FAILED)) {
+            let first = error.lines().next().unwrap_or_default().to_string();
+            (RunState::Failed, first)
         } else if self
             .dir
             .join(files::CHECKPOINT_DIR)
             .join(files::STATE)
             .exists()
         {
-            RunState::Resumable
+            (RunState::Resumable, String::new())
         } else {
-            RunState::ToRun
+            (RunState::ToRun, String::new())
         }
     }
 }
