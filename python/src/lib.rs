@@ -6,7 +6,7 @@
 
 use candle_core::{Device, Tensor};
 use isdet_heuristics::{ForwardOutputs, ScoringConfig, Targets};
-use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, Strategy, StrategyConfig};
+use isdet_sampler::{Planned, Sampler, Schedule, StepPlan, Strategy, StrategyConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -51,9 +51,7 @@ impl RawSampler {
         let config: StrategyConfig =
             serde_json::from_str(strategy).map_err(|e| value_error(format!("strategy: {e}")))?;
         let schedule = Schedule::new(n, batch_size, epochs, budget).map_err(value_error)?;
-        let table = ScoreTable::new(n).map_err(value_error)?;
-        let strategy = config.build().map_err(value_error)?;
-        let inner = Sampler::new(table, schedule, strategy, seed).map_err(value_error)?;
+        let inner = Sampler::configured(schedule, &config, seed).map_err(value_error)?;
         Ok(RawSampler { inner })
     }
 

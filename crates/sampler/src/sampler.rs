@@ -4,7 +4,7 @@ use crate::budget::BudgetAccountant;
 use crate::error::{Result, SamplerError};
 use crate::plan::{Planned, StepPlan};
 use crate::schedule::Schedule;
-use crate::strategy::{PlanContext, Strategy};
+use crate::strategy::{PlanContext, Strategy, StrategyConfig};
 use crate::table::ScoreTable;
 
 /// Owns the score table, a strategy and the budget accountant, and walks a
@@ -30,6 +30,20 @@ pub struct Sampler<S> {
     budget: BudgetAccountant,
     next_step: u64,
     pending: Option<Vec<usize>>,
+}
+
+impl Sampler<Box<dyn Strategy>> {
+    /// A fresh sampler (no sample scored yet) following `schedule` with
+    /// the strategy `config` describes; all its randomness derives from
+    /// `seed`.
+    pub fn configured(schedule: Schedule, config: &StrategyConfig, seed: u64) -> Result<Self> {
+        Self::new(
+            ScoreTable::new(schedule.len())?,
+            schedule,
+            config.build()?,
+            seed,
+        )
+    }
 }
 
 impl<S: Strategy> Sampler<S> {

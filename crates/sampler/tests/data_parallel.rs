@@ -7,7 +7,7 @@
 
 use isdet_sampler::{
     InfoBatchConfig, OnlineBatchConfig, Planned, PresamplingConfig, Rank, Sampler, Schedule,
-    ScoreTable, SelectiveBackpropConfig, StepPlan, Strategy, StrategyConfig, WeightedConfig,
+    SelectiveBackpropConfig, StepPlan, Strategy, StrategyConfig, WeightedConfig,
 };
 
 const LEN: usize = 97;
@@ -45,13 +45,7 @@ fn strategies() -> Vec<(&'static str, StrategyConfig)> {
 
 fn sampler(config: &StrategyConfig) -> Sampler<Box<dyn Strategy>> {
     let schedule = Schedule::new(LEN, BATCH, 4, 1.0).unwrap();
-    Sampler::new(
-        ScoreTable::new(LEN).unwrap(),
-        schedule,
-        config.build().unwrap(),
-        11,
-    )
-    .unwrap()
+    Sampler::configured(schedule, config, 11).unwrap()
 }
 
 /// The score a rank's forward pass gives `id` at `step` (any deterministic

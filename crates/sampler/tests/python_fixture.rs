@@ -5,7 +5,7 @@
 //! plans change and the fixture was not written again
 //! (`ISDET_BLESS=1 cargo test --workspace -- python_fixture`).
 
-use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StepPlan, StrategyConfig};
+use isdet_sampler::{Planned, Sampler, Schedule, StepPlan, StrategyConfig};
 use serde_json::{Value, json};
 
 /// The scores recorded: exact in f32 and in Python's floats alike.
@@ -36,13 +36,7 @@ fn run(strategy: &Value) -> Value {
     let (n, batch, epochs, budget, seed) = (53, 8, 3, 0.7, 5);
     let config: StrategyConfig = serde_json::from_value(strategy.clone()).unwrap();
     let schedule = Schedule::new(n, batch, epochs, budget).unwrap();
-    let mut sampler = Sampler::new(
-        ScoreTable::new(n).unwrap(),
-        schedule,
-        config.build().unwrap(),
-        seed,
-    )
-    .unwrap();
+    let mut sampler = Sampler::configured(schedule, &config, seed).unwrap();
     let mut steps = Vec::new();
     while let Some(planned) = sampler.plan().unwrap() {
         let step = sampler.steps_planned();

@@ -99,7 +99,7 @@ impl Checkpointer {
             optimizer: format!("optimizer-{tag}.safetensors"),
             scorer: scorer.state().map(|_| format!("scorer-{tag}.safetensors")),
         };
-        task.save_model(&dir.join(&names.weights), &dir.join("model.json"))?;
+        task.save_model(&dir.join(&names.weights), &dir.join(files::MODEL_CONFIG))?;
         save_tensors(&optimizer.state()?, &dir.join(&names.optimizer))?;
         if let (Some(state), Some(name)) = (scorer.state(), &names.scorer) {
             save_tensors(&state.to_tensors()?, &dir.join(name))?;

@@ -568,10 +568,9 @@ impl RunConfig {
         n: usize,
     ) -> Result<isdet_sampler::Sampler<Box<dyn isdet_sampler::Strategy>>> {
         let schedule = isdet_sampler::Schedule::new(n, self.batch_size, self.epochs, self.budget)?;
-        Ok(isdet_sampler::Sampler::new(
-            isdet_sampler::ScoreTable::new(n)?,
+        Ok(isdet_sampler::Sampler::configured(
             schedule,
-            self.strategy.build()?,
+            &self.strategy,
             self.seed,
         )?)
     }

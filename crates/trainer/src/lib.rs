@@ -57,7 +57,7 @@ pub use data::{
 pub use error::{Result, TrainerError};
 pub use lock::run_lock_holder;
 pub use lr::learning_rate;
-pub use predict::{PredictOptions, PredictedImage, Predictions, Predictor, training_classes};
+pub use predict::{PredictOptions, PredictedImage, Predictions, Predictor};
 pub use records::{
     CheckpointState, MetricsRecord, PhaseTimes, SCORE_QUANTILES, SamplingRecord, ScoreSnapshot,
     Summary, files,

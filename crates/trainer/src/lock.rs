@@ -39,14 +39,13 @@ pub(crate) fn acquire(dir: &Path) -> Result<RunLock> {
             Ok(RunLock { _file: file })
         }
         Err(TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
+            let holder = holder_of(&path);
             Err(TrainerError::Busy {
                 dir: dir.to_path_buf(),
                 holder: if holder.is_empty() {
                     "a process that has not yet said which".into()
                 } else {
-                    holder.to_string()
+                    holder
                 },
             })
         }
@@ -71,10 +70,14 @@ pub fn run_lock_holder(dir: &Path) -> Option<String> {
     let path = dir.join(files::LOCK);
     let file = OpenOptions::new().read(true).write(true).open(&path).ok()?;
     match file.try_lock() {
-        Err(TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            Some(holder.trim().to_string())
-        }
+        Err(TryLockError::WouldBlock) => Some(holder_of(&path)),
         _ => None,
     }
+}
+
+/// What the lock file at `path` says of its holder (`pid N on HOST`);
+/// empty while the holder has not written it yet.
+fn holder_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.trim().to_string()
 }

@@ -25,7 +25,6 @@ pub struct Predictor {
     model: Fcos,
     device: Device,
     classes: ClassNames,
-    weights: PathBuf,
 }
 
 /// How [`Predictor::predict`] runs.
@@ -112,18 +111,12 @@ impl Predictor {
             model,
             device: device.clone(),
             classes,
-            weights,
         })
     }
 
     /// The training set's class names and category ids.
     pub fn classes(&self) -> &ClassNames {
         &self.classes
-    }
-
-    /// The weights file the model was read from.
-    pub fn weights(&self) -> &Path {
-        &self.weights
     }
 
     /// Predicts every image of `images`, calling `progress` with the
@@ -232,7 +225,10 @@ impl Pending {
 
 /// The weights and model configuration in `dir` (see [`Predictor::open`]).
 fn model_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
-    let final_model = (dir.join("model.safetensors"), dir.join("model.json"));
+    let final_model = (
+        dir.join(files::MODEL_WEIGHTS),
+        dir.join(files::MODEL_CONFIG),
+    );
     if final_model.0.is_file() && final_model.1.is_file() {
         return Ok(final_model);
     }
@@ -246,7 +242,7 @@ fn model_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
         let state: CheckpointState = read_json(&state_path)?;
         return Ok((
             checkpoint.join(state.weights),
-            checkpoint.join("model.json"),
+            checkpoint.join(files::MODEL_CONFIG),
         ));
     }
     Err(TrainerError::Config(format!(
@@ -266,7 +262,7 @@ fn run_config_near(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The class names and category ids of a detection run's training set.
-pub fn training_classes(config: &RunConfig) -> Result<ClassNames> {
+fn training_classes(config: &RunConfig) -> Result<ClassNames> {
     match &config.data {
         DataConfig::Synth { .. } => Ok(ClassNames::new(
             isdet_data::SYNTH_CLASSES

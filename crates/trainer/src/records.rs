@@ -27,6 +27,11 @@ pub mod files {
     pub const PREVIOUS_STATE: &str = "state-previous.json";
     /// The validation ground truth the detection metrics are scored against.
     pub const VAL_ANNOTATIONS: &str = "val_annotations.json";
+    /// The final model's weights (safetensors).
+    pub const MODEL_WEIGHTS: &str = "model.safetensors";
+    /// The model's configuration, beside its weights (and in the
+    /// checkpoint folder).
+    pub const MODEL_CONFIG: &str = "model.json";
     /// The final validation predictions of a detection run (COCO results).
     pub const PREDICTIONS: &str = "predictions.json";
     /// The [`SamplingRecord`](super::SamplingRecord) of a finished run.

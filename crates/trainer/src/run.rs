@@ -523,8 +523,10 @@ impl<'a> Run<'a> {
             None => self.evaluate()?,
         };
         let dir = self.files.dir.clone();
-        self.task
-            .save_model(&dir.join("model.safetensors"), &dir.join("model.json"))?;
+        self.task.save_model(
+            &dir.join(files::MODEL_WEIGHTS),
+            &dir.join(files::MODEL_CONFIG),
+        )?;
         let val_annotations = match &evaluation.detections {
             Some(detections) => {
                 write_results(&dir.join(files::PREDICTIONS), detections)?;
