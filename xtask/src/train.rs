@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, bail};
 use clap::Args;
 use isdet_report::slurm::SlurmOptions;
-use isdet_report::sweep::{Shard, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep};
+use isdet_report::sweep::{
+    Shard, SweepEnd, SweepEvent, SweepPlan, plan_sweep, run_name, run_sweep,
+};
 use isdet_trainer::{RunConfig, RunOutcome, Summary, TrainOptions};
 
 /// `cargo xtask train`.
@@ -83,13 +85,21 @@ pub struct SweepArgs {
     /// lists): what each task of a Slurm job array runs.
     #[arg(long, value_name = "INDEX", conflicts_with = "shard")]
     cell: Option<usize>,
+    /// Start no run that would not end within DURATION (e.g. `2h`,
+    /// `1h30m`, `45m`) of now, as the pace of the grid's finished runs
+    /// (same method, else any; per unit of budget) predicts: the sweep
+    /// stops before the first run that would overrun, so that a session of
+    /// known length leaves only finished runs behind. A run in progress is
+    /// never cut short; before any run has finished, runs start unchecked.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    within: Option<std::time::Duration>,
     /// Print each cell's state (finished, running, failed, resumable, to
     /// run) and exit.
     #[arg(long)]
     status: bool,
     /// Write an sbatch script running the grid as a Slurm job array, one
     /// task per cell, each running this binary with `--cell`.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["shard", "cell", "status", "dry_run"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["shard", "cell", "status", "dry_run", "within"])]
     slurm: Option<PathBuf>,
     /// Also submit the script with sbatch and print the job id.
     #[arg(long, requires = "slurm")]
@@ -196,9 +206,44 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `2h`, `1h30m`, `45m`, `90s` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration like 2h, 1h30m, 45m or 90s");
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(seconds));
+    }
+    let (mut total, mut number) = (0u64, String::new());
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|t| total.checked_add(t))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || text.is_empty() {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs(total))
+}
+
 /// Runs every run of a sweep in order, skipping finished ones and resuming
-/// unfinished ones; returns the output root, or `None` when stopped.
-pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf>> {
+/// unfinished ones (with `within`, only those expected to end in time).
+pub fn sweep_runs(
+    plan: &SweepPlan,
+    quiet: bool,
+    within: Option<std::time::Duration>,
+) -> anyhow::Result<SweepEnd> {
     if !plan.spec.description.is_empty() {
         eprintln!("{}", plan.spec.description);
     }
@@ -209,7 +254,8 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
         kernels: crate::kernels_from_env(),
     };
     let mut elsewhere = 0;
-    let finished = run_sweep(&plan, &options, |event| match event {
+    let deadline = within.map(|d| std::time::Instant::now() + d);
+    let end = run_sweep(plan, &options, deadline, |event| match event {
         SweepEvent::Starting { index, total, run } => {
             eprintln!("[{}/{total}] {}", index + 1, run.dir.display())
         }
@@ -220,6 +266,17 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
             elsewhere += 1;
             eprintln!("(running elsewhere: {holder}) {}", run.dir.display());
         }
+        SweepEvent::OutOfTime {
+            run,
+            expected,
+            left,
+        } => eprintln!(
+            "stopping before {}: the finished runs' pace says it needs about {:.0} min, \
+             and {:.0} min are left",
+            run.dir.display(),
+            expected / 60.0,
+            left / 60.0
+        ),
     })?;
     if elsewhere > 0 {
         eprintln!(
@@ -227,7 +284,7 @@ pub fn sweep_runs(plan: SweepPlan, quiet: bool) -> anyhow::Result<Option<PathBuf
              run the sweep again once they end"
         );
     }
-    Ok(finished.then_some(plan.root))
+    Ok(end)
 }
 
 /// Prints each cell's state, one line each, and the count of each state.
@@ -333,9 +390,9 @@ pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         list_runs(&plan)?;
         return Ok(ExitCode::SUCCESS);
     }
-    Ok(match sweep_runs(plan, args.quiet)? {
-        Some(_) => ExitCode::SUCCESS,
-        None => ExitCode::from(130),
+    Ok(match sweep_runs(&plan, args.quiet, args.within)? {
+        SweepEnd::Done | SweepEnd::OutOfTime => ExitCode::SUCCESS,
+        SweepEnd::Stopped => ExitCode::from(130),
     })
 }
 
@@ -414,9 +471,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
     let started = std::time::Instant::now();
     let plan = plan_sweep(&spec, Some(&out), &args.overrides)?;
-    let Some(dir) = sweep_runs(plan, args.quiet)? else {
+    if sweep_runs(&plan, args.quiet, None)? == SweepEnd::Stopped {
         return Ok(ExitCode::from(130));
-    };
+    }
+    let dir = plan.root;
     eprintln!(
         "all runs done in {:.1} min; writing the report",
         started.elapsed().as_secs_f64() / 60.0

@@ -154,6 +154,51 @@ fn eval_names_a_broken_file() {
 }
 
 #[test]
+fn a_sweep_within_a_time_limit_stops_before_a_run_it_expects_to_overrun() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_config(tmp.path());
+    let spec = tmp.path().join("spec.toml");
+    std::fs::write(
+        &spec,
+        "base = \"tiny.json\"\nout = \"unused\"\nbudgets = [1.0, 0.5]\nseeds = [0]\n\n[[methods]]\nname = \"uniform\"\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("runs");
+    let sweep = |within: &str| {
+        xtask()
+            .args(["sweep", "--quiet", "--within", within, "--spec"])
+            .arg(&spec)
+            .arg("--out")
+            .arg(&out)
+            .args(["--set", "epochs=1"])
+            .output()
+            .unwrap()
+    };
+    // No run has finished, so the first starts unchecked; its pace then
+    // says the second cannot end within no time at all.
+    let o = sweep("0s");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("uniform-b100-s0/summary.json").exists());
+    assert!(!out.join("uniform-b50-s0").exists(), "{}", text(&o));
+    assert!(
+        text(&o).contains("stopping before") && text(&o).contains("uniform-b50-s0"),
+        "{}",
+        text(&o)
+    );
+    let o = sweep("1h");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("uniform-b50-s0/summary.json").exists());
+    // A limit that is not a duration is refused by name.
+    let o = sweep("2 hours");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("\"2 hours\" is not a duration"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn a_sweep_runs_its_grid_and_skips_finished_runs() {
     let tmp = tempfile::tempdir().unwrap();
     write_config(tmp.path());

@@ -3,6 +3,7 @@
 //! resume.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use isdet_trainer::{RunConfig, RunOutcome, TrainOptions, TrainerError, files, read_config_value};
 use serde::Deserialize;
@@ -315,19 +316,62 @@ pub enum SweepEvent<'a> {
         /// Who holds it (`pid N on HOST`).
         holder: &'a str,
     },
+    /// The sweep stops before `run`: the finished runs' pace says it would
+    /// not end before the deadline.
+    OutOfTime {
+        /// The run not started.
+        run: &'a PlannedRun,
+        /// Seconds it is expected to take.
+        expected: f64,
+        /// Seconds left before the deadline.
+        left: f64,
+    },
 }
 
-/// Trains every run of `plan` in order; returns `false` when a run was
-/// stopped (Ctrl-C), else `true`. A run another process is training (its
-/// directory is locked) is skipped with [`SweepEvent::Elsewhere`], so two
-/// sweeps over one grid never train a run twice.
+/// How [`run_sweep`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SweepEnd {
+    /// Every run was trained, found finished, or left to another process.
+    Done,
+    /// A run was stopped (Ctrl-C).
+    Stopped,
+    /// The next run would not have ended before the deadline.
+    OutOfTime,
+}
+
+/// Trains every run of `plan` in order. A run another process is training
+/// (its directory is locked) is skipped with [`SweepEvent::Elsewhere`], so
+/// two sweeps over one grid never train a run twice. With a `deadline`,
+/// the sweep stops before the first run that [`expected_seconds`] says
+/// would end after it (a chunk of a long grid that leaves only finished
+/// runs behind); a run already in progress is never cut short.
 pub fn run_sweep(
     plan: &SweepPlan,
     options: &TrainOptions,
+    deadline: Option<Instant>,
     mut on_event: impl FnMut(SweepEvent<'_>),
-) -> Result<bool> {
+) -> Result<SweepEnd> {
     let total = plan.runs.len();
     for (index, run) in plan.runs.iter().enumerate() {
+        if let Some(deadline) = deadline
+            && matches!(
+                run.state(),
+                RunState::ToRun | RunState::Resumable | RunState::Failed
+            )
+            && let Some(expected) = expected_seconds(plan, run)
+        {
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+            if expected > left {
+                on_event(SweepEvent::OutOfTime {
+                    run,
+                    expected,
+                    left,
+                });
+                return Ok(SweepEnd::OutOfTime);
+            }
+        }
         on_event(SweepEvent::Starting { index, total, run });
         let outcome = match isdet_trainer::train(&run.config, &run.dir, options) {
             Ok(outcome) => outcome,
@@ -354,15 +398,117 @@ pub fn run_sweep(
             outcome: &outcome,
         });
         if matches!(outcome, RunOutcome::Stopped { .. }) {
-            return Ok(false);
+            return Ok(SweepEnd::Stopped);
         }
     }
-    Ok(true)
+    Ok(SweepEnd::Done)
+}
+
+/// Seconds `run` is expected to take, training and evaluation, from the
+/// plan's finished runs: the median of their seconds per unit of budget,
+/// over the runs of the same method where any has finished (selective
+/// backprop's forward passes make its pace its own), else over all, times
+/// `run`'s budget. `None` before any run of the plan has finished. A
+/// resumable run is counted whole, which errs on the side of stopping.
+pub fn expected_seconds(plan: &SweepPlan, run: &PlannedRun) -> Option<f64> {
+    let mut same = Vec::new();
+    let mut all = Vec::new();
+    for other in &plan.runs {
+        let Some(pace) = seconds_per_budget(&other.dir) else {
+            continue;
+        };
+        if other.config.method == run.config.method {
+            same.push(pace);
+        }
+        all.push(pace);
+    }
+    let paces = if same.is_empty() { all } else { same };
+    median(paces).map(|pace| pace * run.config.budget)
+}
+
+/// A finished run's seconds (training and evaluation) per unit of budget.
+fn seconds_per_budget(dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(dir.join(files::SUMMARY)).ok()?;
+    let summary: Value = serde_json::from_str(&text).ok()?;
+    let seconds = summary["seconds"].as_f64()? + summary["eval_seconds"].as_f64().unwrap_or(0.0);
+    let budget = summary["budget"].as_f64().filter(|b| *b > 0.0)?;
+    Some(seconds / budget)
+}
+
+/// The median, `None` when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Shard;
+    use super::{PlannedRun, Shard, SweepPlan, SweepSpec, expected_seconds};
+    use isdet_trainer::RunConfig;
+
+    fn planned(
+        root: &std::path::Path,
+        method: &str,
+        budget: f64,
+        seconds: Option<f64>,
+    ) -> PlannedRun {
+        let dir = root.join(super::run_name(method, budget, 0));
+        if let Some(seconds) = seconds {
+            std::fs::create_dir_all(&dir).unwrap();
+            let summary = serde_json::json!({
+                "budget": budget, "seconds": seconds - 10.0, "eval_seconds": 10.0,
+            });
+            std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+        }
+        let config = RunConfig {
+            method: method.into(),
+            budget,
+            ..RunConfig::default()
+        };
+        PlannedRun { dir, config }
+    }
+
+    #[test]
+    fn expected_seconds_scale_the_median_pace_of_the_same_method_by_budget() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec: SweepSpec = serde_json::from_value(serde_json::json!({
+            "base": "b.toml", "out": "o", "methods": [], "budgets": [1.0], "seeds": [0]
+        }))
+        .unwrap();
+        let runs = vec![
+            planned(tmp.path(), "slow", 1.0, Some(400.0)),
+            planned(tmp.path(), "slow", 0.5, Some(300.0)),
+            planned(tmp.path(), "slow", 0.25, Some(200.0)),
+            planned(tmp.path(), "fast", 0.5, Some(50.0)),
+            planned(tmp.path(), "slow", 0.3, None),
+            planned(tmp.path(), "new", 0.5, None),
+        ];
+        let plan = SweepPlan {
+            spec,
+            root: tmp.path().into(),
+            runs,
+        };
+        // "slow" runs 400, 600 and 800 s per unit of budget: median 600.
+        let slow = expected_seconds(&plan, &plan.runs[4]).unwrap();
+        assert!((slow - 180.0).abs() < 1e-9, "{slow}");
+        // A method that never finished takes the pace of all: 100, 400,
+        // 600, 800 → 500.
+        let new = expected_seconds(&plan, &plan.runs[5]).unwrap();
+        assert!((new - 250.0).abs() < 1e-9, "{new}");
+        let none = SweepPlan {
+            runs: vec![planned(tmp.path(), "x", 1.0, None)],
+            ..plan
+        };
+        assert_eq!(expected_seconds(&none, &none.runs[0]), None);
+    }
 
     #[test]
     fn shard_reads_k_of_n_and_refuses_the_rest() {

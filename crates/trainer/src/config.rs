@@ -474,8 +474,17 @@ impl RunConfig {
         for o in overrides {
             apply_override(&mut value, o)?;
         }
-        let config: RunConfig =
-            serde_json::from_value(value).map_err(|e| TrainerError::Config(e.to_string()))?;
+        let config: RunConfig = serde_json::from_value(value.clone())
+            .map_err(|e| TrainerError::Config(e.to_string()))?;
+        // serde's `deny_unknown_fields` does not reach the unit variants of
+        // internally tagged enums (`{"kind": "uniform", "epsilon": 0.1}`
+        // parses), so every key read must also be one the configuration
+        // writes back: a typo never silently becomes a default.
+        let known =
+            serde_json::to_value(&config).map_err(|e| TrainerError::Config(e.to_string()))?;
+        if let Some(path) = unknown_key(&value, &known, "") {
+            return Err(TrainerError::Config(format!("unknown field `{path}`")));
+        }
         config.validate()?;
         Ok(config)
     }
@@ -587,6 +596,25 @@ impl RunConfig {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// The dotted path of the first key of `read` that `written` lacks, looking
+/// into objects that both have at the same place.
+fn unknown_key(read: &Value, written: &Value, prefix: &str) -> Option<String> {
+    let (Value::Object(read), Value::Object(written)) = (read, written) else {
+        return None;
+    };
+    read.iter().find_map(|(key, value)| {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match written.get(key) {
+            None => Some(path),
+            Some(known) => unknown_key(value, known, &path),
+        }
+    })
 }
 
 /// Sets `path.to.field` in `value` to the override's value, creating

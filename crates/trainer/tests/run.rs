@@ -167,6 +167,21 @@ fn bad_configurations_name_the_field() {
         ("model.preset=huge", "huge"),
         ("device=gpu", "device: \"gpu\" is not cpu, cuda or cuda:N"),
         ("device=cuda:x", "device: \"cuda:x\""),
+        // Stray fields beside a kind that takes none, and typos in nested
+        // tables, are named rather than dropped.
+        (
+            "strategy={\"kind\": \"uniform\", \"epsilon\": 0.1}",
+            "unknown field `strategy.epsilon`",
+        ),
+        (
+            "heuristic={\"kind\": \"entropy\", \"part\": \"classification\"}",
+            "unknown field `heuristic.part`",
+        ),
+        (
+            "strategy={\"kind\": \"weighted_with_replacement\", \"epsilom\": 0.1}",
+            "epsilom",
+        ),
+        ("eval.evry=3", "evry"),
     ] {
         let base = serde_json::to_value(tiny(&[])).unwrap();
         let err = RunConfig::from_value(base, &[set.to_string()]).unwrap_err();
