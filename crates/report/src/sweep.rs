@@ -429,10 +429,8 @@ pub fn expected_seconds(plan: &SweepPlan, run: &PlannedRun) -> Option<f64> {
 /// A finished run's seconds (training and evaluation) per unit of budget.
 fn seconds_per_budget(dir: &Path) -> Option<f64> {
     let text = std::fs::read_to_string(dir.join(files::SUMMARY)).ok()?;
-    let summary: Value = serde_json::from_str(&text).ok()?;
-    let seconds = summary["seconds"].as_f64()? + summary["eval_seconds"].as_f64().unwrap_or(0.0);
-    let budget = summary["budget"].as_f64().filter(|b| *b > 0.0)?;
-    Some(seconds / budget)
+    let summary: isdet_trainer::Summary = serde_json::from_str(&text).ok()?;
+    (summary.budget > 0.0).then(|| (summary.seconds + summary.eval_seconds) / summary.budget)
 }
 
 /// The median, `None` when empty.
@@ -464,7 +462,11 @@ mod tests {
         if let Some(seconds) = seconds {
             std::fs::create_dir_all(&dir).unwrap();
             let summary = serde_json::json!({
-                "budget": budget, "seconds": seconds - 10.0, "eval_seconds": 10.0,
+                "method": method, "strategy": "uniform", "heuristic": "loss",
+                "budget": budget, "seed": 0, "task": "detection", "primary_metric": "AP",
+                "AP": 0.5, "steps": 1, "sampler_steps": 1, "forward": 1, "backward": 1,
+                "images": 1, "seconds": seconds - 10.0, "eval_seconds": 10.0,
+                "skipped_batches": 0,
             });
             std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
         }
