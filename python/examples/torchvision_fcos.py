@@ -7,6 +7,13 @@ sampling through isdet, logged as isdet run directories and compared by
     python3 python/examples/torchvision_fcos.py --out runs/torch-fcos
     cargo xtask report runs/torch-fcos
 
+Each run directory gets what the report's sections read: per-class AP in
+the summary, the final validation predictions (the gallery), and the
+sampler's per-image counts and scores (the "what the budget was spent on"
+section). The subsets trained and scored on are written as COCO files
+under `<out>/data/` and named in each run's `config.json`, so the report
+opens exactly those images.
+
 The model is torchvision's FCOS on a small backbone (MobileNetV3-small's
 first blocks, one feature map at stride 8), trained from scratch on a
 subset of mnist-det.
@@ -34,6 +41,8 @@ import isdet
 
 
 def load_split(root: Path, split: str, limit: int):
+    """The first ``limit`` scenes of ``split``: image tensors, FCOS
+    targets, and their COCO ground truth."""
     coco = json.loads((root / f"instances_{split}.json").read_text())
     images = coco["images"][:limit]
     keep = {im["id"] for im in images}
@@ -96,8 +105,24 @@ def entropy_scores(logits, losses):
     return isdet.score({"kind": "entropy"}, losses, probs, parts=parts, mask=mask)
 
 
+def write_subsets(root: Path, out: Path, train_gt, val_gt):
+    """The subsets as COCO files, and isdet's data configuration naming
+    them (with the original image folders), for each run's config.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for split, gt in (("train", train_gt), ("val", val_gt)):
+        path = out / f"instances_{split}.json"
+        path.write_text(json.dumps(gt))
+        paths[split] = path
+    return {"kind": "coco",
+            "train_json": str(paths["train"]), "train_images": str(root / "train"),
+            "val_json": str(paths["val"]), "val_images": str(root / "val")}
+
+
 @torch.no_grad()
-def coco_ap(model, images, gt):
+def coco_eval(model, images, gt):
+    """The model's COCO metrics on the validation subset (``isdet.coco_metrics``:
+    the 12 statistics and per-class AP) and its predictions."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -112,7 +137,7 @@ def coco_ap(model, images, gt):
                                 "bbox": [x0, y0, x1 - x0, y1 - y0], "score": score})
     model.train()
     if not results:
-        return 0.0
+        return {"AP": 0.0}, results
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = gt
@@ -121,11 +146,11 @@ def coco_ap(model, images, gt):
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    return float(ev.stats[0])
+    return isdet.coco_metrics(ev), results
 
 
 def run(method, strategy, data, args):
-    train_images, train_targets, val_images, val_gt = data
+    train_images, train_targets, val_images, val_gt, data_config = data
     torch.manual_seed(args.seed)
     model = make_model(num_classes=11, size=96)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
@@ -133,9 +158,10 @@ def run(method, strategy, data, args):
                             strategy=strategy, seed=args.seed)
     log = isdet.RunLog(Path(args.out) / f"{method}-b{round(args.budget * 100)}-s{args.seed}",
                        method=method, budget=args.budget, seed=args.seed,
-                       strategy=strategy["kind"], heuristic="entropy" if method != "uniform" else "")
+                       strategy=strategy["kind"], heuristic="entropy" if method != "uniform" else "",
+                       data=data_config)
     seconds, step = 0.0, 0
-    log.evaluation(step=0, metrics={"AP": coco_ap(model, val_images, val_gt)},
+    log.evaluation(step=0, metrics=coco_eval(model, val_images, val_gt)[0],
                    sampler=sampler, seconds=0.0)
     model.train()
     for plan in sampler:
@@ -153,10 +179,11 @@ def run(method, strategy, data, args):
         seconds += time.perf_counter() - start
         step += 1
         if step % args.eval_every == 0 or sampler.budget["optimiser_steps"] == sampler.budget["limit_steps"]:
-            ap = coco_ap(model, val_images, val_gt)
-            log.evaluation(step=step, metrics={"AP": ap}, sampler=sampler, seconds=seconds,
+            metrics, results = coco_eval(model, val_images, val_gt)
+            log.evaluation(step=step, metrics=metrics, sampler=sampler, seconds=seconds,
                            lr=args.lr, train_loss=float(detached.mean()))
-            print(f"{method}: step {step}, AP {ap:.4f}, {seconds:.0f} s", flush=True)
+            print(f"{method}: step {step}, AP {metrics['AP']:.4f}, {seconds:.0f} s", flush=True)
+    log.predictions(results, val_gt)
     return log.finish()
 
 
@@ -175,9 +202,10 @@ def main():
     args = p.parse_args()
     torch.set_num_threads(1)
     root = Path(args.data)
-    train_images, train_targets, _ = load_split(root, "train", args.train)
+    train_images, train_targets, train_gt = load_split(root, "train", args.train)
     val_images, _, val_gt = load_split(root, "val", args.val)
-    data = (train_images, train_targets, val_images, val_gt)
+    data_config = write_subsets(root, Path(args.out) / "data", train_gt, val_gt)
+    data = (train_images, train_targets, val_images, val_gt, data_config)
     for method, strategy in [
         ("uniform", {"kind": "uniform"}),
         ("entropy", {"kind": "weighted_without_replacement", "epsilon": 0.1}),

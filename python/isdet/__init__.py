@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from ._isdet import RawSampler
-from .runlog import RunLog
+from .runlog import RunLog, coco_metrics
 from .scoring import score
+from .spending import Spending
 
-__all__ = ["Plan", "RunLog", "Sampler", "score"]
+__all__ = ["Plan", "RunLog", "Sampler", "Spending", "coco_metrics", "score"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Sampler:
         self._raw = RawSampler(
             int(n), int(batch_size), int(epochs), float(budget), json.dumps(strategy), int(seed)
         )
+        self._spending = Spending(int(n))
 
     def __iter__(self) -> "Sampler":
         return self
@@ -92,20 +94,35 @@ class Sampler:
     def plan(self) -> Optional[Plan]:
         """The next plan, or ``None`` once the budget is spent."""
         raw = self._raw.plan()
-        return None if raw is None else Plan(*raw)
+        if raw is None:
+            return None
+        plan = Plan(*raw)
+        self._spending.count(plan)
+        return plan
 
     def record(self, ids: Sequence[int], scores: Sequence[float]) -> None:
         """Records one score (finite, non-negative) per id."""
-        self._raw.record(_as_list(ids), _as_list(scores))
+        ids, scores = _as_list(ids), _as_list(scores)
+        self._raw.record(ids, scores)
+        self._spending.scored(ids, scores)
 
     def select(self) -> Plan:
         """After a ``score_first`` plan and its ``record``: the plan to train on."""
-        return Plan(*self._raw.select())
+        plan = Plan(*self._raw.select())
+        self._spending.count(plan)
+        return plan
 
     @property
     def steps_planned(self) -> int:
         """Plans handed out so far."""
         return self._raw.steps_planned()
+
+    @property
+    def spending(self) -> "Spending":
+        """What the budget has been spent on so far, per sample: train and
+        forward counts and last scores (``RunLog`` writes it to
+        ``sampling.json``)."""
+        return self._spending
 
     @property
     def budget(self) -> Dict[str, int]:

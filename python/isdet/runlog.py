@@ -1,14 +1,37 @@
 """Run directories in isdet's format from any training loop, so that
 ``cargo xtask report`` compares them with isdet's own runs (the format is
 docs/run-directory.md: ``metrics.jsonl``, one line per evaluation with
-every cost counter, and ``summary.json`` at the end)."""
+every cost counter, ``summary.json`` at the end, and, when the loop gives
+them, ``sampling.json``, ``predictions.json`` and ``config.json``)."""
 
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 PHASES = ("data", "forward", "backward", "scoring", "sampling", "eval")
+
+# pycocotools' 12 statistics, in `COCOeval.stats` order.
+COCO_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
+              "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def coco_metrics(evaluator) -> Dict[str, float]:
+    """The metrics isdet's runs record, from a pycocotools ``COCOeval``
+    after ``summarize()``: the 12 statistics by name, and ``AP/<class
+    name>`` for each category (AP at IoU 0.50:0.95, all areas, 100
+    detections; classes without ground truth are left out), which the
+    report's per-class table reads."""
+    metrics = dict(zip(COCO_STATS, (float(v) for v in evaluator.stats)))
+    # precision: [IoU thresholds, recall points, categories, areas, max detections]
+    precision = evaluator.eval["precision"]
+    for k, cat_id in enumerate(evaluator.params.catIds):
+        values = precision[:, :, k, 0, -1]
+        values = values[values > -1]
+        if values.size:
+            name = evaluator.cocoGt.cats[cat_id]["name"]
+            metrics[f"AP/{name}"] = float(values.mean())
+    return metrics
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -35,8 +58,18 @@ class RunLog:
 
     Counters (``forward``, ``backward``, ``images``, ``sampler_step``) are
     taken from ``sampler`` (an ``isdet.Sampler``) when given, else from the
-    keyword arguments. A directory that already holds ``summary.json`` is
-    refused: a finished run is never overwritten.
+    keyword arguments. With a sampler, ``finish()`` also writes
+    ``sampling.json`` (each sample's train and forward counts and last
+    score, and the score distribution at every evaluation), which the
+    report's "what the budget was spent on" section reads.
+
+    ``data`` is isdet's data configuration of the run (``{"kind": "coco",
+    "train_json": …, "train_images": …, "val_json": …, "val_images": …}``,
+    as in isdet's TOML files): ``config.json`` then names it, and the report
+    can open the images for its gallery and thumbnail sheets.
+    ``predictions()`` writes the final validation predictions for the
+    gallery. A directory that already holds ``summary.json`` is refused: a
+    finished run is never overwritten.
     """
 
     def __init__(
@@ -49,7 +82,7 @@ class RunLog:
         task: str = "detection",
         strategy: str = "",
         heuristic: str = "",
-        config: Optional[Dict[str, Any]] = None,
+        data: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.dir = Path(directory)
         if (self.dir / "summary.json").exists():
@@ -65,10 +98,15 @@ class RunLog:
             "primary_metric": primary_metric,
         }
         self._last: Optional[Dict[str, Any]] = None
+        self._sampler = None
+        self._snapshots: List[Dict[str, Any]] = []
+        self._val_annotations: Optional[Path] = None
         self._metrics = self.dir / "metrics.jsonl"
         self._metrics.write_text("")
-        if config is not None:
-            _write_atomic(self.dir / "config.json", json.dumps(config))
+        if data is not None:
+            config = {"method": method, "task": task, "budget": float(budget),
+                      "seed": int(seed), "data": data}
+            _write_atomic(self.dir / "config.json", json.dumps(config, indent=1))
 
     def evaluation(
         self,
@@ -95,6 +133,10 @@ class RunLog:
             b = sampler.budget
             forward, backward, images = b["forward_passes"], b["backward_passes"], b["images_seen"]
             sampler_step = sampler.steps_planned
+            self._sampler = sampler
+            snapshot = sampler.spending.snapshot(step)
+            if snapshot is not None:
+                self._snapshots.append(snapshot)
         phases = {name: 0.0 for name in PHASES}
         phases.update(time or {})
         line = {
@@ -117,13 +159,27 @@ class RunLog:
             os.fsync(f.fileno())
         self._last = line
 
+    def predictions(self, results: List[Dict[str, Any]], ground_truth: Dict[str, Any]) -> None:
+        """Writes the final validation predictions (COCO results: ``image_id``,
+        ``category_id``, ``bbox`` as x, y, width, height, ``score``) and the
+        COCO ground truth they are scored against, for the report's gallery."""
+        _write_atomic(self.dir / "predictions.json", json.dumps(results))
+        self._val_annotations = (self.dir / "val_annotations.json").resolve()
+        _write_atomic(self._val_annotations, json.dumps(ground_truth))
+
     def finish(self) -> Dict[str, Any]:
-        """Writes ``summary.json`` from the last evaluation and returns it."""
+        """Writes ``summary.json`` from the last evaluation (and, when the
+        evaluations were given a sampler, ``sampling.json``) and returns
+        the summary."""
         last = self._last
         if last is None:
             raise ValueError(f"{self.dir}: no evaluation logged; a summary needs one")
+        if self._sampler is not None:
+            self._write_sampling(last)
         summary = dict(self._identity)
         summary.update(last["metrics"])
+        if self._val_annotations is not None:
+            summary["val_annotations"] = str(self._val_annotations)
         summary.update(
             steps=last["step"],
             sampler_steps=last["sampler_step"],
@@ -136,3 +192,22 @@ class RunLog:
         )
         _write_atomic(self.dir / "summary.json", json.dumps(summary))
         return summary
+
+    def _write_sampling(self, last: Dict[str, Any]) -> None:
+        spending = self._sampler.spending
+        # The report refuses a record whose counts disagree with the
+        # summary, so a loop that trained after its last evaluation (and
+        # so would be misreported) is told here, not there.
+        counts = (sum(spending.trained), sum(spending.forwarded))
+        if counts != (last["backward"], last["forward"]):
+            raise ValueError(
+                f"{self.dir}: the sampler has handed out {counts[0]} backward and "
+                f"{counts[1]} forward passes, the last evaluation says {last['backward']} "
+                f"and {last['forward']}: evaluate once more after the last step"
+            )
+        snapshots = list(self._snapshots)
+        if not snapshots or snapshots[-1]["step"] != last["step"]:
+            final = spending.snapshot(last["step"])
+            if final is not None:
+                snapshots.append(final)
+        _write_atomic(self.dir / "sampling.json", json.dumps(spending.record(snapshots)))

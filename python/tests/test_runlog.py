@@ -67,3 +67,135 @@ def test_the_primary_metric_is_required(tmp_path):
     log = isdet.RunLog(tmp_path / "r", method="m", budget=1.0, seed=0)
     with pytest.raises(ValueError, match="AP"):
         log.evaluation(step=0, metrics={"top1": 0.1}, seconds=0.0)
+
+
+def drain(sampler, score=lambda i: 0.01 + (i % 7) / 10):
+    """Runs a sampler to its end as a training loop would, recording one
+    score per id; returns the train plans and their score-only ids."""
+    trained, forwarded = [], []
+    for plan in sampler:
+        if plan.score_first:
+            sampler.record(plan.ids, [score(i) for i in plan.ids])
+            plan = sampler.select()
+        else:
+            sampler.record(plan.ids, [score(i) for i in plan.ids])
+        trained += plan.ids
+        forwarded += plan.ids + plan.score_only
+    return trained, forwarded
+
+
+@pytest.mark.parametrize("strategy", [
+    {"kind": "uniform"},
+    {"kind": "weighted_with_replacement"},
+    {"kind": "selective_backprop", "beta": 1.0},
+    {"kind": "presampling"},
+    {"kind": "info_batch"},
+])
+def test_the_spending_counts_add_up_to_the_budgets_passes(strategy):
+    sampler = isdet.Sampler(60, 4, 3, budget=0.5, strategy=strategy, seed=3)
+    trained, forwarded = drain(sampler)
+    spending, budget = sampler.spending, sampler.budget
+    assert sum(spending.trained) == budget["backward_passes"] > 0
+    assert sum(spending.forwarded) == budget["forward_passes"]
+    assert spending.trained == [trained.count(i) for i in range(60)]
+    assert spending.forwarded == [forwarded.count(i) for i in range(60)]
+    seen = set(forwarded)
+    assert [s is not None for s in spending.last_score] == [i in seen for i in range(60)]
+
+
+def test_the_score_snapshot_takes_the_trainers_quantiles():
+    spending = isdet.Spending(5)
+    assert spending.snapshot(0) is None
+    spending.scored([0, 1, 2, 3], [0.4, 0.1, 0.3, 0.2])
+    snap = spending.snapshot(7)
+    # Index round((n - 1) * q) of the sorted scores, halves away from zero:
+    # 0.75 * 3 = 2.25 -> 2, 0.5 * 3 = 1.5 -> 2.
+    assert snap == {"step": 7, "scored": 4,
+                    "quantiles": [0.1, 0.1, 0.2, 0.3, 0.3, 0.4, 0.4]}
+
+
+def test_a_runlog_with_a_sampler_writes_a_sampling_record_the_report_reads(tmp_path):
+    binary = xtask_binary()
+    strategy = {"kind": "weighted_with_replacement"}
+    sampler = isdet.Sampler(40, 4, 2, strategy=strategy, seed=0)
+    log = isdet.RunLog(tmp_path / "w-b100-s0", method="w", budget=1.0, seed=0)
+    log.evaluation(step=0, metrics={"AP": 0.0}, sampler=sampler, seconds=0.0)
+    for k, plan in enumerate(sampler, start=1):
+        sampler.record(plan.ids, [float(i) for i in plan.ids])
+        if k % 10 == 0:
+            log.evaluation(step=k, metrics={"AP": k / 100}, sampler=sampler, seconds=0.1 * k)
+    log.finish()
+    record = json.loads((tmp_path / "w-b100-s0" / "sampling.json").read_text())
+    assert sum(record["trained"]) == sampler.budget["backward_passes"] == 80
+    assert [s["step"] for s in record["scores_over_run"]] == [10, 20]
+    out = subprocess.run(
+        [binary, "report", str(tmp_path), "--json", "--resamples", "200", "--no-plots"],
+        capture_output=True, text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    spending = json.loads(out.stdout)["spending"]
+    assert [(s["method"], s["runs"], s["images"]) for s in spending] == [("w", 1, 40)]
+    assert spending[0]["mean_trained"] == pytest.approx(2.0)
+
+
+def test_a_runlog_refuses_a_sampling_record_that_disagrees_with_its_last_evaluation(tmp_path):
+    sampler = isdet.Sampler(40, 4, 2, seed=0)
+    log = isdet.RunLog(tmp_path / "r", method="m", budget=1.0, seed=0)
+    log.evaluation(step=0, metrics={"AP": 0.0}, sampler=sampler, seconds=0.0)
+    drain(sampler)  # trains to the end without evaluating again
+    with pytest.raises(ValueError, match="evaluate once more"):
+        log.finish()
+    assert not (tmp_path / "r" / "summary.json").exists()
+
+
+def test_coco_metrics_give_each_classes_ap_under_its_name():
+    pytest.importorskip("pycocotools")
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    gt = {
+        "images": [{"id": 1, "width": 64, "height": 64}, {"id": 2, "width": 64, "height": 64}],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}, {"id": 3, "name": "owl"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 20], "area": 400, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 2, "bbox": [30, 30, 20, 20], "area": 400, "iscrowd": 0},
+        ],
+    }
+    # The cat is found exactly; the dog is missed (a box far away).
+    results = [
+        {"image_id": 1, "category_id": 1, "bbox": [4, 4, 20, 20], "score": 0.9},
+        {"image_id": 2, "category_id": 2, "bbox": [0, 0, 8, 8], "score": 0.8},
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = gt
+        coco.createIndex()
+        ev = COCOeval(coco, coco.loadRes(results), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    metrics = isdet.coco_metrics(ev)
+    assert metrics["AP/cat"] == pytest.approx(1.0)
+    assert metrics["AP/dog"] == pytest.approx(0.0)
+    assert "AP/owl" not in metrics  # no ground truth: no AP
+    assert metrics["AP"] == pytest.approx(0.5)
+    assert set(isdet.runlog.COCO_STATS) <= set(metrics)
+
+
+def test_predictions_are_written_beside_their_ground_truth(tmp_path):
+    log = isdet.RunLog(tmp_path / "r", method="m", budget=1.0, seed=0,
+                       data={"kind": "coco", "train_json": "t.json", "train_images": "t",
+                             "val_json": "v.json", "val_images": "v"})
+    gt = {"images": [{"id": 1, "width": 8, "height": 8}], "categories": [], "annotations": []}
+    log.predictions([], gt)
+    log.evaluation(step=0, metrics={"AP": 0.0}, seconds=0.0)
+    summary = log.finish()
+    run = tmp_path / "r"
+    assert json.loads((run / "predictions.json").read_text()) == []
+    assert json.loads((run / "val_annotations.json").read_text()) == gt
+    assert summary["val_annotations"] == str((run / "val_annotations.json").resolve())
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["kind"] == "coco" and config["method"] == "m"
