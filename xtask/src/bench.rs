@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use isdet_bench::{convnet_ref_step, detector_step};
 use isdet_kernels::Kernels;
+use isdet_trainer::DeviceConfig;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -43,6 +44,10 @@ pub enum BenchCommand {
         /// stock first).
         #[arg(long, default_value = "fast")]
         conv: String,
+        /// Where the detector's step runs: `cpu`, `cuda` or `cuda:N`
+        /// (a build with `--features cuda`).
+        #[arg(long, default_value = "cpu")]
+        device: DeviceConfig,
         /// Print JSON only.
         #[arg(long)]
         json: bool,
@@ -61,11 +66,15 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             json,
             channels,
             threads,
+            device,
         } => {
             if let Some(code) = rerun_with_threads(threads)? {
                 return Ok(code);
             }
             if net == "convnet-ref" {
+                if device != DeviceConfig::Cpu {
+                    bail!("--device {device}: convnet-ref runs on the CPU only");
+                }
                 for imp in conv_impls(&conv)? {
                     let report = convnet_ref_step(imp, batch, size, &channels, steps.max(1))?;
                     if json {
@@ -79,8 +88,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             if net != "detector" {
                 bail!("--net {net}: expected detector or convnet-ref");
             }
+            let device = device.open()?;
             for imp in conv_impls(&conv)? {
-                let report = detector_step(&preset, batch, size, steps.max(1), imp)?;
+                let report = detector_step(&preset, batch, size, steps.max(1), imp, &device)?;
                 if json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else {

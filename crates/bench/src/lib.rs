@@ -11,7 +11,7 @@
 //! use isdet_bench::detector_step;
 //! use isdet_kernels::Kernels;
 //!
-//! let report = detector_step("tiny", 16, 96, 10, Kernels::Fast)?;
+//! let report = detector_step("tiny", 16, 96, 10, Kernels::Fast, &candle_core::Device::Cpu)?;
 //! println!("{} ms per step", report.train_step_ms_median);
 //! # Ok::<(), isdet_bench::BenchError>(())
 //! ```
@@ -60,6 +60,8 @@ pub type Result<T> = std::result::Result<T, BenchError>;
 pub struct TrainStepReport {
     /// `detector`.
     pub net: String,
+    /// Where the step ran: `cpu`, or `cuda:N`.
+    pub device: String,
     /// The kernels (`fast` or `stock`).
     pub conv: String,
     /// The detector preset.
@@ -196,6 +198,15 @@ pub fn convnet_ref_step(
     })
 }
 
+/// `cpu`, or `cuda:N` for GPU N.
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
 /// A median needs at least one timed step.
 fn positive_steps(steps: usize) -> Result<()> {
     if steps == 0 {
@@ -215,16 +226,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// A fixed batch of synth scenes (eval letterbox), the tiny/small detector,
-/// SGD with momentum: the step the trainer will run.
+/// SGD with momentum: the step the trainer will run, on `device` (off the
+/// CPU the fast kernels fall back to candle's ops). Each timed step ends
+/// by reading the loss back, which waits for a GPU's queued work.
 pub fn detector_step(
     preset: &str,
     batch: usize,
     size: usize,
     steps: usize,
     kernels: Kernels,
+    device: &Device,
 ) -> Result<TrainStepReport> {
     positive_steps(steps)?;
-    let device = Device::Cpu;
     let data = SynthDataset::new(SynthConfig {
         len: batch,
         ..SynthConfig::default()
@@ -235,8 +248,8 @@ pub fn detector_step(
         ids: (0..batch).collect(),
     };
     let b = collate(&*pipeline, 0, &request)?;
-    let images = Tensor::from_vec(b.images, b.shape.to_vec(), &device)?;
-    let model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, &device)?.with_kernels(kernels);
+    let images = Tensor::from_vec(b.images, b.shape.to_vec(), device)?;
+    let model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, device)?.with_kernels(kernels);
     let boxes: Vec<&[isdet_data::Annotation]> =
         b.targets.iter().map(|t| &t.annotations[..]).collect();
     let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;
@@ -279,6 +292,7 @@ pub fn detector_step(
     let infer_ms = median(infer);
     Ok(TrainStepReport {
         net: "detector".into(),
+        device: device_name(device),
         conv: kernels.name().into(),
         preset: preset.into(),
         batch,
