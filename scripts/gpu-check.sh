@@ -51,6 +51,56 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 # --- prepare ---------------------------------------------------------------
 
+# CUDA 13.0's compiler, headers and link libraries from PyPI, in .gpu/venv
+# (nothing is installed outside the repository). 13.0 is the GPU driver's
+# version here: a newer nvcc writes PTX the driver cannot load.
+CUDA_WHEELS=("nvidia-cuda-nvcc==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cuda-crt==13.0.*"
+    "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cccl==13.0.*" "nvidia-cuda-nvrtc==13.0.*"
+    "nvidia-cublas==13.0.*" "nvidia-curand")
+
+# Puts nvcc on PATH and points cudarc's build (candle links the CUDA
+# libraries dynamically) at .gpu/cuda-root, a folder of the link names it
+# asks for: the PyPI libraries, and a stub libcuda.so, since the driver's
+# libcuda exists only on the GPU machine (the real one is loaded there).
+cuda_toolkit() {
+    local venv=.gpu/venv
+    if [ ! -x "$venv/bin/pip" ]; then
+        python3 -m venv "$venv" || return 1
+    fi
+    "$venv/bin/pip" install --quiet "${CUDA_WHEELS[@]}" || return 1
+    local cu13
+    cu13=$(echo "$ROOT"/$venv/lib/python3*/site-packages/nvidia/cu13)
+    [ -x "$cu13/bin/nvcc" ] || { echo "gpu-check: no nvcc in $cu13/bin" >&2; return 1; }
+    export PATH="$cu13/bin:$PATH"
+    local root=.gpu/cuda-root/lib64 lib
+    mkdir -p "$root"
+    for lib in cublas cublasLt curand nvrtc; do
+        local found
+        found=$(ls "$cu13"/lib/lib$lib.so.* 2>/dev/null | grep -v alt | head -1)
+        [ -n "$found" ] || { echo "gpu-check: no lib$lib in $cu13/lib" >&2; return 1; }
+        ln -sf "$found" "$root/lib$lib.so"
+    done
+    cuda_stub "$root" || return 1
+    export CUDA_ROOT="$ROOT/.gpu/cuda-root"
+    export LIBRARY_PATH="$ROOT/$root${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    nvcc --version | tail -1
+}
+
+# A libcuda.so (soname libcuda.so.1) defining every driver function
+# cudarc's bindings declare, for linking only.
+cuda_stub() {
+    local dir=$1 bindings
+    bindings=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.*/src/driver/sys/mod.rs 2>/dev/null | tail -1)
+    if [ -z "$bindings" ]; then
+        cargo fetch >/dev/null || return 1
+        bindings=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.*/src/driver/sys/mod.rs | tail -1)
+    fi
+    grep -oE '^\s+fn cu[A-Za-z0-9_]+\(' "$bindings" | sed -E 's/^\s+fn (cu[A-Za-z0-9_]+)\(/void \1(void) {}/' \
+        | sort -u >"$dir/cuda_stub.c"
+    [ -s "$dir/cuda_stub.c" ] || { echo "gpu-check: no driver functions found in $bindings" >&2; return 1; }
+    cc -shared -fPIC -Wl,-soname,libcuda.so.1 -o "$dir/libcuda.so" "$dir/cuda_stub.c"
+}
+
 prepare() {
     local dest=".gpu/bin"
     while [ $# -gt 0 ]; do
@@ -60,16 +110,13 @@ prepare() {
         esac
     done
     command -v cargo >/dev/null || { echo "gpu-check: prepare needs cargo" >&2; exit 1; }
-    command -v nvcc >/dev/null || {
-        echo "gpu-check: prepare needs nvcc on PATH (docs/detector.md: PyPI's nvidia-cuda-nvcc in a venv)" >&2
-        exit 1
-    }
+    cd "$ROOT" || exit 1
+    cuda_toolkit || exit 1
     # The GPU machines here are Hopper (compute capability 9.0) with a
     # CUDA 13.0 driver: cudarc's bindings must not ask for a newer API.
     export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
     export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
     local features=(--release --workspace --features xtask/cuda)
-    cd "$ROOT" || exit 1
     cargo build "${features[@]}" --bin xtask || exit 1
     local test_exe
     test_exe=$(cargo test "${features[@]}" --test fast_path --no-run --message-format=json \
@@ -180,6 +227,21 @@ with open(tmp, "w") as f:
     json.dump(doc, f, indent=1)
 os.replace(tmp, sys.argv[1])
 EOF
+}
+
+# The CUDA libraries the build links (cuBLAS, cuRAND, NVRTC) from the
+# nvidia-* packages of this machine's Python (the GPU machine's PyTorch
+# brings them); the driver's libcuda is on the system path.
+cuda_libraries() {
+    local dirs
+    dirs=$(python3 - <<'EOF'
+import glob, os, site
+roots = site.getsitepackages() + [site.getusersitepackages()]
+print(":".join(sorted({d for r in roots for d in glob.glob(os.path.join(r, "nvidia", "*", "lib"))})))
+EOF
+)
+    [ -z "$dirs" ] || export LD_LIBRARY_PATH="$dirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    log "CUDA libraries from: ${dirs:-none found in the packages of python3}"
 }
 
 # The GPU as nvidia-smi names it (JSON), or null.
@@ -351,6 +413,16 @@ run() {
         exit 1
     fi
     cd "$ROOT" || exit 1
+    if [ "$DEVICE" = cuda ]; then
+        cuda_libraries
+        local missing
+        missing=$(ldd "$XTASK" 2>/dev/null | grep "not found" | awk '{print $1}' | tr '\n' ' ')
+        if [ -n "$missing" ]; then
+            log "the CUDA build needs libraries this machine does not have: $missing"
+            write_json error "$gpu" "[]"
+            exit 1
+        fi
+    fi
     maybe device-parity check_parity
     maybe train check_train
     if [[ "$SKIP" == *" train "* ]]; then
