@@ -4,12 +4,15 @@
 #   scripts/gpu-check.sh prepare [--dest DIR]
 #       On a machine with cargo (no GPU needed): builds `xtask` and the
 #       device test (`fast_path`) with `--features cuda` in release mode,
-#       strips them and puts them in DIR (default .gpu/bin), small enough
-#       to carry to a GPU machine that has no Rust toolchain.
+#       strips them and puts them in DIR (default .gpu/bin; the build in
+#       .gpu/target, CUDA 13.0 from PyPI in .gpu/venv), and packs DIR as
+#       DIR.tar.xz, small enough to carry to a GPU machine that has no Rust
+#       toolchain.
 #   scripts/gpu-check.sh run [--device cuda|cpu] [--bin DIR] [--xtask FILE]
 #                            [--out DIR] [--steps N] [--bench PRESET:BATCH,…]
 #                            [--skip CHECK,…]
-#       On the GPU machine: runs the checks and writes DIR/gpu-check.json
+#       On the GPU machine (--bin: the folder or the .tar.xz of prepare):
+#       runs the checks and writes DIR/gpu-check.json
 #       (default DIR: gpu-check) and DIR/gpu-check.log. `--device cpu`
 #       runs the same checks on the CPU (how CI exercises this script, with
 #       a few steps, one bench setting and device-parity skipped).
@@ -74,7 +77,7 @@ cuda_toolkit() {
     export PATH="$cu13/bin:$PATH"
     local root=.gpu/cuda-root/lib64 lib
     mkdir -p "$root"
-    for lib in cublas cublasLt curand nvrtc; do
+    for lib in cublas cublasLt curand nvrtc cudart; do
         local found
         found=$(ls "$cu13"/lib/lib$lib.so.* 2>/dev/null | grep -v alt | head -1)
         [ -n "$found" ] || { echo "gpu-check: no lib$lib in $cu13/lib" >&2; return 1; }
@@ -117,6 +120,9 @@ prepare() {
     export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
     export CUDARC_CUDA_VERSION=${CUDARC_CUDA_VERSION:-13000}
     local features=(--release --workspace --features xtask/cuda)
+    # A target folder of its own: the CUDA features would otherwise
+    # rebuild the CPU build's candle.
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-.gpu/target}
     cargo build "${features[@]}" --bin xtask || exit 1
     local test_exe
     test_exe=$(cargo test "${features[@]}" --test fast_path --no-run --message-format=json \
@@ -129,11 +135,15 @@ for line in sys.stdin:
 ') || exit 1
     [ -n "$test_exe" ] || { echo "gpu-check: no fast_path test executable was built" >&2; exit 1; }
     mkdir -p "$dest"
-    cp target/release/xtask "$dest/xtask"
+    cp "$CARGO_TARGET_DIR/release/xtask" "$dest/xtask"
     cp "$test_exe" "$dest/fast_path"
-    strip "$dest/xtask" "$dest/fast_path" 2>/dev/null || true
-    du -sh "$dest"/*
-    echo "carry $dest (and the run's --bin $dest) to the GPU machine"
+    strip "$dest/xtask" "$dest/fast_path" || exit 1
+    # The kernels' PTX is text: xz takes the pair from ~115 MB to ~14 MB,
+    # well inside what the device tool carries.
+    local pack="$dest.tar.xz"
+    tar -C "$(dirname "$dest")" -cJf "$pack" "$(basename "$dest")" || exit 1
+    du -sh "$dest"/* "$pack"
+    echo "carry $pack; on the GPU machine: scripts/gpu-check.sh run --bin $pack"
 }
 
 # --- run -------------------------------------------------------------------
@@ -179,8 +189,11 @@ parse_run_args() {
             *) die_usage "run: unknown argument '$1'" ;;
         esac
     done
+    XTASK_GIVEN=0
     if [ -z "$XTASK" ]; then
         XTASK=${BIN:-.gpu/bin}/xtask
+    else
+        XTASK_GIVEN=1
     fi
 }
 
@@ -229,7 +242,7 @@ os.replace(tmp, sys.argv[1])
 EOF
 }
 
-# The CUDA libraries the build links (cuBLAS, cuRAND, NVRTC) from the
+# The CUDA libraries the build links (cuBLAS, cuRAND, NVRTC, the runtime) from the
 # nvidia-* packages of this machine's Python (the GPU machine's PyTorch
 # brings them); the driver's libcuda is on the system path.
 cuda_libraries() {
@@ -404,7 +417,14 @@ run() {
         write_json no_gpu "$gpu" "[]"
         exit 3
     fi
-    # Paths as given, before the checks move to the repository root.
+    # Paths as given, before the checks move to the repository root; a
+    # packed --bin (what prepare writes) is unpacked into the work folder.
+    if [ -n "$BIN" ] && [ -f "$BIN" ]; then
+        python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+            "$BIN" "$WORK/bin" || { log "cannot unpack $BIN"; write_json error "$gpu" "[]"; exit 1; }
+        BIN=$(ls -d "$WORK"/bin/*/ | head -1)
+        [ "$XTASK_GIVEN" = 1 ] || XTASK="$BIN/xtask"
+    fi
     [ -z "$BIN" ] || [ ! -d "$BIN" ] || BIN=$(cd "$BIN" && pwd)
     [ ! -f "$XTASK" ] || XTASK=$(cd "$(dirname "$XTASK")" && pwd)/$(basename "$XTASK")
     if [ ! -x "$XTASK" ]; then

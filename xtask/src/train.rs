@@ -271,11 +271,11 @@ pub fn sweep_runs(
             expected,
             left,
         } => eprintln!(
-            "stopping before {}: the finished runs' pace says it needs about {:.0} min, \
-             and {:.0} min are left",
+            "stopping before {}: the finished runs' pace says it needs about {}, \
+             and {} are left",
             run.dir.display(),
-            expected / 60.0,
-            left / 60.0
+            span(expected),
+            span(left)
         ),
     })?;
     if elsewhere > 0 {
@@ -285,6 +285,16 @@ pub fn sweep_runs(
         );
     }
     Ok(end)
+}
+
+/// Seconds as a person reads a duration: `45 s` under two minutes, else
+/// whole minutes.
+fn span(seconds: f64) -> String {
+    if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else {
+        format!("{:.0} min", seconds / 60.0)
+    }
 }
 
 /// Prints each cell's state, one line each, and the count of each state.
@@ -542,4 +552,23 @@ pub fn sampling(args: SamplingArgs) -> anyhow::Result<ExitCode> {
     }
     println!("wrote {written}, kept {kept} existing, skipped {missing} without a journal");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_written_and_print_as_read() {
+        let secs = |t: &str| parse_duration(t).map(|d| d.as_secs());
+        assert_eq!(secs("2h"), Ok(7200));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("600"), Ok(600));
+        assert!(parse_duration("soon").is_err());
+        // A short run is said in seconds, not "about 0 min".
+        assert_eq!(span(20.4), "20 s");
+        assert_eq!(span(119.0), "119 s");
+        assert_eq!(span(1500.0), "25 min");
+    }
 }
