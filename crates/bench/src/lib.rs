@@ -84,10 +84,67 @@ pub struct TrainStepReport {
     pub inference_ms_median: f64,
     /// Inference throughput.
     pub inference_images_per_s: f64,
+    /// The step's matrix-product work against the machine's sgemm speed
+    /// (fast kernels on the CPU only: `null` otherwise).
+    pub gemm: Option<GemmUse>,
     /// Scoring the step's outputs with each detection heuristic (the
     /// default aggregation), timed against the step itself.
-    /// Scoring the step's outputs with each detection heuristic (the default aggregation), timed against the step itself.
     pub scoring: Vec<ScoreTiming>,
+}
+
+/// How much of the machine's matrix-product speed a step turns into
+/// convolution work: the GEMM floating-point operations of one step
+/// ([`isdet_kernels::gemm_flops`]) over its median time, against the
+/// speed of one large sgemm measured in the same process at the same
+/// thread count. A step that did nothing but GEMMs at full speed would
+/// reach a share of 1.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct GemmUse {
+    /// GFLOP of matrix products per step (forward and backward).
+    pub gflop_per_step: f64,
+    /// Those GFLOP over the median step time.
+    pub achieved_gflops: f64,
+    /// The sgemm speed of this process: the best of five 1024³ f32
+    /// products (candle's CPU matmul, the `gemm` crate on all threads).
+    pub sgemm_gflops: f64,
+    /// `achieved_gflops / sgemm_gflops`.
+    pub share_of_sgemm: f64,
+}
+
+impl GemmUse {
+    /// The use of `flops` GEMM operations per step at `step_ms`; `None`
+    /// when the step did none (stock kernels, another device).
+    fn measure(flops: f64, step_ms: f64) -> Result<Option<Self>> {
+        if flops <= 0.0 {
+            return Ok(None);
+        }
+        let gflop = flops / 1e9;
+        let achieved = gflop / (step_ms / 1e3);
+        let peak = sgemm_gflops()?;
+        Ok(Some(GemmUse {
+            gflop_per_step: gflop,
+            achieved_gflops: achieved,
+            sgemm_gflops: peak,
+            share_of_sgemm: achieved / peak,
+        }))
+    }
+}
+
+/// The machine's f32 matrix-product speed in this process: the best of
+/// five 1024 × 1024 × 1024 products after one untimed one.
+fn sgemm_gflops() -> Result<f64> {
+    const N: usize = 1024;
+    let a = Tensor::randn(0f32, 1.0, (N, N), &Device::Cpu)?;
+    let b = Tensor::randn(0f32, 1.0, (N, N), &Device::Cpu)?;
+    let mut best = f64::INFINITY;
+    for i in 0..6 {
+        let start = Instant::now();
+        std::hint::black_box(a.matmul(&b)?);
+        if i > 0 {
+            best = best.min(start.elapsed().as_secs_f64());
+        }
+    }
+    Ok(2.0 * (N * N * N) as f64 / best / 1e9)
 }
 
 /// The cost of one heuristic on one training batch.
@@ -122,6 +179,9 @@ pub struct ConvnetReport {
     pub steps: usize,
     /// Median milliseconds per step.
     pub train_step_ms_median: f64,
+    /// The step's matrix-product work against the machine's sgemm speed
+    /// (fast kernels only: `null` for stock).
+    pub gemm: Option<GemmUse>,
     /// Fastest step in milliseconds.
     pub train_step_ms_min: f64,
 }
@@ -158,7 +218,11 @@ pub fn convnet_ref_step(
     }
     let x = Tensor::randn(0f32, 1.0, (batch, 3, size, size), &device)?;
     let mut times = Vec::with_capacity(steps);
+    let mut flops_from = 0;
     for s in 0..steps + 3 {
+        if s == 3 {
+            flops_from = isdet_kernels::gemm_flops();
+        }
         let start = Instant::now();
         let mut y = x.clone();
         for (i, (w, b, stride, pad)) in layers.iter().enumerate() {
@@ -184,7 +248,9 @@ pub fn convnet_ref_step(
             times.push(start.elapsed().as_secs_f64() * 1e3);
         }
     }
+    let flops = (isdet_kernels::gemm_flops() - flops_from) as f64 / steps as f64;
     let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+    let step_ms = median(times);
     Ok(ConvnetReport {
         net: "convnet-ref",
         conv: imp.name(),
@@ -193,7 +259,8 @@ pub fn convnet_ref_step(
         channels: widths,
         threads: candle_core::utils::get_num_threads(),
         steps,
-        train_step_ms_median: median(times),
+        train_step_ms_median: step_ms,
+        gemm: GemmUse::measure(flops, step_ms)?,
         train_step_ms_min: min,
     })
 }
@@ -255,7 +322,11 @@ pub fn detector_step(
     let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;
     let mut times = Vec::with_capacity(steps);
     let mut last = None;
+    let mut flops_from = 0;
     for i in 0..steps + 2 {
+        if i == 2 {
+            flops_from = isdet_kernels::gemm_flops();
+        }
         let start = Instant::now();
         // Targets are assigned inside the step, as the trainer must for
         // augmented batches.
@@ -275,7 +346,9 @@ pub fn detector_step(
             last = Some((loss, targets));
         }
     }
+    let flops = (isdet_kernels::gemm_flops() - flops_from) as f64 / steps as f64;
     let train_ms = median(times);
+    let gemm = GemmUse::measure(flops, train_ms)?;
     let (loss, targets) = last.ok_or_else(|| BenchError::Invalid("no training step ran".into()))?;
     let scoring = score_timings(&loss, &targets.labels, steps, train_ms)?;
     let lbs: Vec<_> = b.targets.iter().map(|t| t.letterbox).collect();
@@ -304,6 +377,7 @@ pub fn detector_step(
         train_images_per_s: batch as f64 * 1e3 / train_ms,
         inference_ms_median: infer_ms,
         inference_images_per_s: batch as f64 * 1e3 / infer_ms,
+        gemm,
         scoring,
     })
 }

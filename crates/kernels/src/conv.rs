@@ -720,9 +720,20 @@ impl CustomOp3 for ConvBwd {
     }
 }
 
+/// The count behind [`crate::gemm_flops`].
+pub(crate) fn gemm_flop_count() -> u64 {
+    sgemm::FLOPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A safe, bounds-checked wrapper of the `gemm` crate's f32 matrix product.
 #[allow(unsafe_code)]
 mod sgemm {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Floating-point operations of every GEMM so far (see
+    /// [`crate::gemm_flops`]).
+    pub(crate) static FLOPS: AtomicU64 = AtomicU64::new(0);
+
     /// A read-only strided matrix view: element `(i, j)` is
     /// `data[i·rs + j·cs]`.
     #[derive(Clone, Copy)]
@@ -799,6 +810,9 @@ mod sgemm {
         }
         lhs.check(m, k);
         rhs.check(k, n);
+        // One relaxed add per product (tens per step and thread): free
+        // next to the product itself.
+        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
         let as_isize = |s: usize| isize::try_from(s).expect("stride fits isize");
         // SAFETY: the checks above put every element the product reads
         // (lhs `(m-1)·rs + (k-1)·cs`, rhs `(k-1)·rs + (n-1)·cs` at most) and
