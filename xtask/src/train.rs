@@ -88,9 +88,11 @@ pub struct SweepArgs {
     /// Start no run that would not end within DURATION (e.g. `2h`,
     /// `1h30m`, `45m`) of now, as the pace of the grid's finished runs
     /// (same method, else any; per unit of budget) predicts: the sweep
-    /// stops before the first run that would overrun, so that a session of
-    /// known length leaves only finished runs behind. A run in progress is
-    /// never cut short; before any run has finished, runs start unchecked.
+    /// skips each run that would overrun and goes on with those that fit,
+    /// so that a session of known length leaves only finished runs behind
+    /// and no core idles while a shorter run would fit. A run in progress
+    /// is never cut short; before any run has finished, runs start
+    /// unchecked.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     within: Option<std::time::Duration>,
     /// Print each cell's state (finished, running, failed, resumable, to
@@ -253,7 +255,7 @@ pub fn sweep_runs(
         stop: Some(stop_flag()),
         kernels: crate::kernels_from_env(),
     };
-    let mut elsewhere = 0;
+    let (mut elsewhere, mut too_long) = (0, 0);
     let deadline = within.map(|d| std::time::Instant::now() + d);
     let end = run_sweep(plan, &options, deadline, |event| match event {
         SweepEvent::Starting { index, total, run } => {
@@ -270,14 +272,20 @@ pub fn sweep_runs(
             run,
             expected,
             left,
-        } => eprintln!(
-            "stopping before {}: the finished runs' pace says it needs about {}, \
-             and {} are left",
-            run.dir.display(),
-            span(expected),
-            span(left)
-        ),
+        } => {
+            too_long += 1;
+            eprintln!(
+                "skipping {}: the finished runs' pace says it needs about {}, \
+                 and {} are left",
+                run.dir.display(),
+                span(expected),
+                span(left)
+            )
+        }
     })?;
+    if too_long > 0 {
+        eprintln!("{too_long} run(s) skipped as too long for the time left");
+    }
     if elsewhere > 0 {
         eprintln!(
             "{elsewhere} run(s) skipped because another process is training them; \

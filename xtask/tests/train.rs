@@ -154,13 +154,13 @@ fn eval_names_a_broken_file() {
 }
 
 #[test]
-fn a_sweep_within_a_time_limit_stops_before_a_run_it_expects_to_overrun() {
+fn a_sweep_within_a_time_limit_skips_each_run_it_expects_to_overrun() {
     let tmp = tempfile::tempdir().unwrap();
     write_config(tmp.path());
     let spec = tmp.path().join("spec.toml");
     std::fs::write(
         &spec,
-        "base = \"tiny.json\"\nout = \"unused\"\nbudgets = [1.0, 0.5]\nseeds = [0]\n\n[[methods]]\nname = \"uniform\"\n",
+        "base = \"tiny.json\"\nout = \"unused\"\nbudgets = [1.0, 0.5, 0.25]\nseeds = [0]\n\n[[methods]]\nname = \"uniform\"\n",
     )
     .unwrap();
     let out = tmp.path().join("runs");
@@ -175,19 +175,28 @@ fn a_sweep_within_a_time_limit_stops_before_a_run_it_expects_to_overrun() {
             .unwrap()
     };
     // No run has finished, so the first starts unchecked; its pace then
-    // says the second cannot end within no time at all.
+    // says neither of the others can end within no time at all, and the
+    // sweep goes past the first it skips to weigh the next.
     let o = sweep("0s");
     assert!(o.status.success(), "{}", text(&o));
     assert!(out.join("uniform-b100-s0/summary.json").exists());
-    assert!(!out.join("uniform-b50-s0").exists(), "{}", text(&o));
+    for skipped in ["uniform-b50-s0", "uniform-b25-s0"] {
+        assert!(!out.join(skipped).exists(), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("runs/{skipped}: the finished runs' pace says")),
+            "{}",
+            text(&o)
+        );
+    }
     assert!(
-        text(&o).contains("stopping before") && text(&o).contains("uniform-b50-s0"),
+        text(&o).contains("2 run(s) skipped as too long for the time left"),
         "{}",
         text(&o)
     );
     let o = sweep("1h");
     assert!(o.status.success(), "{}", text(&o));
     assert!(out.join("uniform-b50-s0/summary.json").exists());
+    assert!(out.join("uniform-b25-s0/summary.json").exists());
     // A limit that is not a duration is refused by name.
     let o = sweep("2 hours");
     assert!(!o.status.success());

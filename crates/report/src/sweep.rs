@@ -316,8 +316,9 @@ pub enum SweepEvent<'a> {
         /// Who holds it (`pid N on HOST`).
         holder: &'a str,
     },
-    /// The sweep stops before `run`: the finished runs' pace says it would
-    /// not end before the deadline.
+    /// The sweep skips `run`: the finished runs' pace says it would not
+    /// end before the deadline. It goes on with the runs after it, which
+    /// may be shorter.
     OutOfTime {
         /// The run not started.
         run: &'a PlannedRun,
@@ -335,16 +336,19 @@ pub enum SweepEnd {
     Done,
     /// A run was stopped (Ctrl-C).
     Stopped,
-    /// The next run would not have ended before the deadline.
+    /// Every run was trained, found finished or left to another process,
+    /// except those skipped as too long for the time left.
     OutOfTime,
 }
 
 /// Trains every run of `plan` in order. A run another process is training
 /// (its directory is locked) is skipped with [`SweepEvent::Elsewhere`], so
 /// two sweeps over one grid never train a run twice. With a `deadline`,
-/// the sweep stops before the first run that [`expected_seconds`] says
-/// would end after it (a chunk of a long grid that leaves only finished
-/// runs behind); a run already in progress is never cut short.
+/// the sweep skips every run that [`expected_seconds`] says would end
+/// after it and trains the ones that fit (a chunk of a long grid that
+/// leaves only finished runs behind, with no core left idle while a
+/// shorter run would still fit); a run already in progress is never cut
+/// short.
 pub fn run_sweep(
     plan: &SweepPlan,
     options: &TrainOptions,
@@ -352,6 +356,7 @@ pub fn run_sweep(
     mut on_event: impl FnMut(SweepEvent<'_>),
 ) -> Result<SweepEnd> {
     let total = plan.runs.len();
+    let mut skipped = false;
     for (index, run) in plan.runs.iter().enumerate() {
         if let Some(deadline) = deadline
             && matches!(
@@ -369,7 +374,8 @@ pub fn run_sweep(
                     expected,
                     left,
                 });
-                return Ok(SweepEnd::OutOfTime);
+                skipped = true;
+                continue;
             }
         }
         on_event(SweepEvent::Starting { index, total, run });
@@ -401,7 +407,11 @@ pub fn run_sweep(
             return Ok(SweepEnd::Stopped);
         }
     }
-    Ok(SweepEnd::Done)
+    Ok(if skipped {
+        SweepEnd::OutOfTime
+    } else {
+        SweepEnd::Done
+    })
 }
 
 /// Seconds `run` is expected to take, training and evaluation, from the
