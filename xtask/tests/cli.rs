@@ -268,9 +268,40 @@ fn bench_train_step_prints_json_figures() {
         );
     }
     assert_eq!(report["batch"], 2);
+    assert_eq!(report["device"], "cpu");
+    // The fast kernels count their GEMM work; the share of the in-process
+    // sgemm speed is a positive ratio.
+    for key in [
+        "gflop_per_step",
+        "achieved_gflops",
+        "sgemm_gflops",
+        "share_of_sgemm",
+    ] {
+        assert!(
+            report["gemm"][key].as_f64().is_some_and(|v| v > 0.0),
+            "gemm.{key} in {report}"
+        );
+    }
     let bad = xtask(&["bench", "train-step", "--net", "no-such-net"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).contains("no-such-net"), "{}", text(&bad));
+    let bad = xtask(&["bench", "train-step", "--device", "tpu"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("tpu"), "{}", text(&bad));
+    let bad = xtask(&[
+        "bench",
+        "train-step",
+        "--net",
+        "convnet-ref",
+        "--device",
+        "cuda",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad).contains("convnet-ref runs on the CPU only"),
+        "{}",
+        text(&bad)
+    );
 }
 
 /// A missing file is named once with its OS error, not twice (the library
