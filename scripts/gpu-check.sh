@@ -34,9 +34,11 @@
 # 3 no GPU (`--device cuda` where nvidia-smi sees none: nothing was run,
 # and the JSON says so).
 #
-# Building for the GPU (`prepare`) needs nvcc, which PyPI ships: a venv
-# with `nvidia-cuda-nvcc` at the GPU driver's CUDA version or older (a
-# newer nvcc writes PTX the driver cannot load). See docs/detector.md.
+# `prepare` installs nvcc, the headers and the link libraries of CUDA 13.0
+# from PyPI into .gpu/venv itself: 13.0 is the GPU driver's version here,
+# and a newer nvcc writes PTX an older driver cannot load. It needs cargo,
+# python3, a C compiler (for the stub libcuda) and the package registries.
+# See docs/detector.md.
 
 set -uo pipefail
 
