@@ -16,12 +16,28 @@ COCO_STATS = ("AP", "AP50", "AP75", "APs", "APm", "APl",
               "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
 
 
-def coco_metrics(evaluator) -> Dict[str, float]:
-    """The metrics isdet's runs record, from a pycocotools ``COCOeval``
-    after ``summarize()``: the 12 statistics by name, and ``AP/<class
-    name>`` for each category (AP at IoU 0.50:0.95, all areas, 100
-    detections; classes without ground truth are left out), which the
-    report's per-class table reads."""
+def coco_metrics(ground_truth: Dict[str, Any], results: List[Dict[str, Any]]) -> Dict[str, float]:
+    """The metrics isdet's runs record, for COCO ``results`` (``image_id``,
+    ``category_id``, ``bbox`` as x, y, width, height, ``score``; at least
+    one) scored against the COCO ``ground_truth`` dict by pycocotools (the
+    reference isdet's own evaluation matches): the 12 statistics by name,
+    and ``AP/<class name>`` for each category (AP at IoU 0.50:0.95, all
+    areas, 100 detections; classes without ground truth are left out),
+    which the report's per-class table reads. Needs pycocotools."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints as it goes
+        coco = COCO()
+        coco.dataset = ground_truth
+        coco.createIndex()
+        evaluator = COCOeval(coco, coco.loadRes(results), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
     metrics = dict(zip(COCO_STATS, (float(v) for v in evaluator.stats)))
     # precision: [IoU thresholds, recall points, categories, areas, max detections]
     precision = evaluator.eval["precision"]
@@ -29,7 +45,7 @@ def coco_metrics(evaluator) -> Dict[str, float]:
         values = precision[:, :, k, 0, -1]
         values = values[values > -1]
         if values.size:
-            name = evaluator.cocoGt.cats[cat_id]["name"]
+            name = coco.cats[cat_id]["name"]
             metrics[f"AP/{name}"] = float(values.mean())
     return metrics
 
