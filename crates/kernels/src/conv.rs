@@ -720,8 +720,12 @@ impl CustomOp3 for ConvBwd {
     }
 }
 
-/// The count behind [`crate::gemm_flops`].
-pub(crate) fn gemm_flop_count() -> u64 {
+/// Floating-point operations (a multiply and an add count as two) that the
+/// convolutions of this crate have done in matrix products since the
+/// process started, forward and backward: the work a GEMM-bound step
+/// cannot avoid. Benchmarks read it around a step to report the step's
+/// achieved GFLOP/s. Stock kernels and other devices do not count.
+pub fn gemm_flops() -> u64 {
     sgemm::FLOPS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
@@ -731,7 +735,7 @@ mod sgemm {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Floating-point operations of every GEMM so far (see
-    /// [`crate::gemm_flops`]).
+    /// [`super::gemm_flops`]).
     pub(crate) static FLOPS: AtomicU64 = AtomicU64::new(0);
 
     /// A read-only strided matrix view: element `(i, j)` is

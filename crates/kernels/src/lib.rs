@@ -42,18 +42,9 @@ mod upsample;
 use candle_core::{DType, Tensor};
 
 pub use act::add_relu;
-pub use conv::{conv2d, conv2d_relu};
+pub use conv::{conv2d, conv2d_relu, gemm_flops};
 pub use norm::{NormOutput, NormStats, norm_relu};
 pub use upsample::upsample_nearest;
-
-/// Floating-point operations (a multiply and an add count as two) that the
-/// convolutions of this crate have done in matrix products since the
-/// process started, forward and backward: the work a GEMM-bound step
-/// cannot avoid. Benchmarks read it around a step to report the step's
-/// achieved GFLOP/s. Stock kernels and other devices do not count.
-pub fn gemm_flops() -> u64 {
-    conv::gemm_flop_count()
-}
 
 /// Which implementation the ops of this crate run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
