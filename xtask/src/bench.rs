@@ -39,9 +39,10 @@ pub enum BenchCommand {
         /// Timed steps (after 2 untimed warm-up steps).
         #[arg(long, default_value_t = 10)]
         steps: usize,
-        /// Convolution implementation: `fast` (im2col + GEMM), `stock`
-        /// (candle's conv2d), or `both` (one report each, same process,
-        /// stock first).
+        /// Convolution implementation: `fast` (im2col + GEMM), `winograd`
+        /// (`fast` with Winograd for stride-1 3×3), `stock` (candle's
+        /// conv2d), a comma-separated list of them (one report each, same
+        /// process, in that order), or `both` (`stock,fast`).
         #[arg(long, default_value = "fast")]
         conv: String,
         /// Where the detector's step runs: `cpu`, `cuda` or `cuda:N`
@@ -125,13 +126,16 @@ fn rerun_with_threads(threads: Option<usize>) -> anyhow::Result<Option<ExitCode>
     )))
 }
 
-/// `--conv`: `stock`, `fast` or `both` (stock first).
+/// `--conv`: `stock`, `fast`, `winograd` (`fast` with Winograd), a
+/// comma-separated list of them, or `both` (stock, then fast).
 fn conv_impls(conv: &str) -> anyhow::Result<Vec<Kernels>> {
     if conv == "both" {
         return Ok(vec![Kernels::Stock, Kernels::Fast]);
     }
-    match Kernels::parse(conv) {
-        Some(imp) => Ok(vec![imp]),
-        None => bail!("--conv {conv}: expected stock, fast or both"),
-    }
+    conv.split(',')
+        .map(|name| match Kernels::parse(name) {
+            Some(imp) => Ok(imp),
+            None => bail!("--conv {conv}: {name:?} is not stock, fast or winograd (or use both)"),
+        })
+        .collect()
 }

@@ -99,14 +99,17 @@ fn whole_models_match_stock() {
             named.push(("eval.ltrb".into(), values(&eval.ltrb)));
             (loss.objective.to_scalar::<f32>().unwrap(), named)
         };
-        let (fast_loss, fast) = run(Kernels::Fast, &Device::Cpu);
         let (stock_loss, stock) = run(Kernels::Stock, &device);
-        assert!(
-            (fast_loss - stock_loss).abs() <= rel * stock_loss.abs().max(1.0),
-            "{norm:?}: objective fast {fast_loss} vs stock {stock_loss} on {device:?}"
-        );
-        for ((name, f), (_, s)) in fast.iter().zip(&stock) {
-            assert_close(&format!("{norm:?} {name}"), f, s, rel);
+        for imp in [Kernels::Fast, Kernels::Winograd] {
+            let (fast_loss, fast) = run(imp, &Device::Cpu);
+            assert!(
+                (fast_loss - stock_loss).abs() <= rel * stock_loss.abs().max(1.0),
+                "{norm:?}: objective {} {fast_loss} vs stock {stock_loss} on {device:?}",
+                imp.name()
+            );
+            for ((name, f), (_, s)) in fast.iter().zip(&stock) {
+                assert_close(&format!("{} {norm:?} {name}", imp.name()), f, s, rel);
+            }
         }
     }
 
@@ -135,13 +138,18 @@ fn whole_models_match_stock() {
             named.push(("eval".into(), values(&model.forward(&x, false).unwrap())));
             named
         };
-        let (fast, stock) = (
-            run(Kernels::Fast, &Device::Cpu),
-            run(Kernels::Stock, &device),
-        );
-        assert_eq!(fast.len(), stock.len());
-        for ((name, f), (_, s)) in fast.iter().zip(&stock) {
-            assert_close(&format!("classifier {norm:?} {name}"), f, s, rel);
+        let stock = run(Kernels::Stock, &device);
+        for imp in [Kernels::Fast, Kernels::Winograd] {
+            let fast = run(imp, &Device::Cpu);
+            assert_eq!(fast.len(), stock.len());
+            for ((name, f), (_, s)) in fast.iter().zip(&stock) {
+                assert_close(
+                    &format!("{} classifier {norm:?} {name}", imp.name()),
+                    f,
+                    s,
+                    rel,
+                );
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Each op's forward and forward + backward, fast against stock, at the
 //! shapes of the tiny detector at batch 16 and 96 px (the stem, a stride-8
-//! residual block and the stride-8 pyramid level).
+//! residual block and the stride-8 pyramid level). Convolutions also run
+//! `winograd`, so its gain over the GEMM path shows per layer.
 //!
 //! `cargo bench -p isdet-kernels --bench kernels`
 
@@ -23,9 +24,24 @@ fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> Var {
     Var::from_tensor(&Tensor::from_vec(v, dims, &Device::Cpu).unwrap()).unwrap()
 }
 
-/// Times `op` alone and `op` followed by the backward pass of its sum.
+/// Times `op` alone and `op` followed by the backward pass of its sum,
+/// stock against fast.
 fn forward_and_backward(c: &mut Criterion, name: &str, op: impl Fn(Kernels) -> Tensor) {
-    for k in [Kernels::Stock, Kernels::Fast] {
+    timed(c, name, &[Kernels::Stock, Kernels::Fast], op)
+}
+
+/// [`forward_and_backward`] for a convolution: stock, fast and Winograd.
+fn conv_forward_and_backward(c: &mut Criterion, name: &str, op: impl Fn(Kernels) -> Tensor) {
+    timed(
+        c,
+        name,
+        &[Kernels::Stock, Kernels::Fast, Kernels::Winograd],
+        op,
+    )
+}
+
+fn timed(c: &mut Criterion, name: &str, impls: &[Kernels], op: impl Fn(Kernels) -> Tensor) {
+    for &k in impls {
         c.bench_function(&format!("{name}/forward/{}", k.name()), |b| {
             b.iter(|| black_box(op(k)))
         });
@@ -40,14 +56,14 @@ fn convolutions(c: &mut Criterion) {
     // The stem: 3 → 16 channels, stride 2, on 96×96 images.
     let x = random(&mut rng, &[BATCH, 3, 96, 96]);
     let w = random(&mut rng, &[16, 3, 3, 3]);
-    forward_and_backward(c, "conv_relu_stem", |k| {
+    conv_forward_and_backward(c, "conv_relu_stem", |k| {
         conv2d_relu(x.as_tensor(), w.as_tensor(), None, 2, 1, k).unwrap()
     });
     // A stride-8 block's 3×3 convolution: 24 → 24 channels on 12×12.
     let x = random(&mut rng, &[BATCH, 24, 12, 12]);
     let w = random(&mut rng, &[24, 24, 3, 3]);
     let bias = random(&mut rng, &[24]);
-    forward_and_backward(c, "conv_3x3_s8", |k| {
+    conv_forward_and_backward(c, "conv_3x3_s8", |k| {
         conv2d(
             x.as_tensor(),
             w.as_tensor(),
@@ -57,6 +73,13 @@ fn convolutions(c: &mut Criterion) {
             k,
         )
         .unwrap()
+    });
+    // A head tower's 3×3 convolution on the stride-8 pyramid level: 48 → 48
+    // channels on 12×12, with a ReLU (the detector's most frequent layer).
+    let x = random(&mut rng, &[BATCH, 48, 12, 12]);
+    let w = random(&mut rng, &[48, 48, 3, 3]);
+    conv_forward_and_backward(c, "conv_relu_3x3_head_s8", |k| {
+        conv2d_relu(x.as_tensor(), w.as_tensor(), None, 1, 1, k).unwrap()
     });
 }
 

@@ -29,6 +29,8 @@
 
 use std::cell::RefCell;
 
+mod winograd;
+
 use crate::Kernels;
 use crate::act::relu_grad;
 use crate::par::{f32_slice, fill_parts, lock, pool_threads, run_units, split_mut};
@@ -103,6 +105,7 @@ fn conv2d_act(
         stride,
         padding,
         relu,
+        winograd: imp == Kernels::Winograd,
     };
     let x = x.contiguous()?;
     let w = w.contiguous()?;
@@ -185,6 +188,26 @@ impl Geom {
     /// Output pixels per image.
     fn hwo(&self) -> usize {
         self.ho * self.wo
+    }
+
+    /// The Winograd shapes of the forward, for a stride-1 3×3 convolution.
+    fn winograd_forward(&self) -> Option<winograd::Wino> {
+        if self.k != 3 || self.stride != 1 {
+            return None;
+        }
+        winograd::Wino::new(self.cin, self.h, self.w, self.cout, self.pad)
+    }
+
+    /// The Winograd shapes of the backward: the forward's (for the weight
+    /// gradient) and the input gradient's (a convolution of the output
+    /// gradient with padding `2 − p`), for a stride-1 3×3 convolution with
+    /// padding at most 2.
+    fn winograd_backward(&self) -> Option<(winograd::Wino, winograd::Wino)> {
+        if self.pad > 2 {
+            return None;
+        }
+        let dx = winograd::Wino::new(self.cout, self.ho, self.wo, self.cin, 2 - self.pad)?;
+        Some((self.winograd_forward()?, dx))
     }
 
     /// A 1×1 stride-1 unpadded convolution: the patch matrix of one image
@@ -429,6 +452,9 @@ struct ConvFwd {
     padding: usize,
     /// A ReLU on the output (its mask is applied to the incoming gradient).
     relu: bool,
+    /// Winograd F(2×2, 3×3) for the forward and both gradients of
+    /// stride-1 3×3 convolutions ([`Kernels::Winograd`]).
+    winograd: bool,
 }
 
 impl ConvFwd {
@@ -449,6 +475,20 @@ impl ConvFwd {
         let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
         let per = images_per_unit(&g);
         let len = g.n * g.cout * hwo;
+        let epi = Epilogue {
+            bias: bs,
+            relu: self.relu,
+        };
+        let wino = self.winograd.then(|| g.winograd_forward()).flatten();
+        if let Some(s) = wino {
+            let wu = winograd::transform_weights(ws, g.cout, g.cin, false);
+            let y = fill_parts(len, len, per * g.cout * hwo, |u, out| {
+                let imgs = out.len() / (g.cout * hwo).max(1);
+                let x_u = &xs[u * per * chw..][..imgs * chw];
+                winograd::conv_unit(&s, imgs, x_u, &wu, out, epi);
+            });
+            return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
+        }
         let y = fill_parts(len, len, per * g.cout * hwo, |u, out| {
             let imgs = out.len() / (g.cout * hwo).max(1);
             let cols = imgs * hwo;
@@ -470,10 +510,6 @@ impl ConvFwd {
                         sgemm::Mat::new(ws, ckk, 1),
                         sgemm::Mat::new(col, cols, 1),
                     );
-                };
-                let epi = Epilogue {
-                    bias: bs,
-                    relu: self.relu,
                 };
                 if imgs == 1 {
                     product(out);
@@ -508,6 +544,7 @@ impl ConvFwd {
             padding: self.padding,
             need_dx,
             has_bias: bias.is_some(),
+            winograd: self.winograd,
         };
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
         let mut off = 0;
@@ -600,6 +637,8 @@ struct ConvBwd {
     padding: usize,
     need_dx: bool,
     has_bias: bool,
+    /// The input gradient by Winograd where it applies (see [`ConvFwd`]).
+    winograd: bool,
 }
 
 impl CustomOp3 for ConvBwd {
@@ -632,6 +671,13 @@ impl CustomOp3 for ConvBwd {
         let per = images_per_unit(&g);
         let n_units = g.n.div_ceil(per);
         let (wl, bl) = (ws.len(), if self.has_bias { g.cout } else { 0 });
+        // Both gradients by Winograd: the input gradient's weights (the
+        // turned kernels) once, if it is needed.
+        let wino = self.winograd.then(|| g.winograd_backward()).flatten();
+        let wino_dx_weights = match wino {
+            Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
+            _ => Vec::new(),
+        };
         // Per-unit partial weight (and bias) gradients, summed below.
         let mut partial = vec![0f32; n_units * (wl + g.cout)];
         let partials = split_mut(&mut partial, wl + g.cout);
@@ -644,6 +690,20 @@ impl CustomOp3 for ConvBwd {
             // dY of the unit as C_out × imgs·HWo.
             let dy_u = &dys[u * per * g.cout * hwo..][..imgs * g.cout * hwo];
             let x_u = &xs[u * per * chw..][..imgs * chw];
+            if let Some((sw, sdx)) = &wino {
+                if self.has_bias {
+                    for (co, b) in db.iter_mut().enumerate() {
+                        *b = (0..imgs)
+                            .map(|i| dy_u[(i * g.cout + co) * hwo..][..hwo].iter().sum::<f32>())
+                            .sum();
+                    }
+                }
+                winograd::weight_grad_unit(sw, imgs, x_u, dy_u, dw);
+                if let Some(dxu) = dxu {
+                    winograd::conv_unit(sdx, imgs, dy_u, &wino_dx_weights, dxu, Epilogue::NONE);
+                }
+                return;
+            }
             with_scratch(if imgs == 1 { 0 } else { g.cout * cols }, |dybuf| {
                 let dy: &[f32] = if imgs == 1 {
                     dy_u

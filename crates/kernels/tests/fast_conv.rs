@@ -1,7 +1,15 @@
-//! The fast (im2col + GEMM) convolution agrees with candle's own: forward
-//! outputs and the gradients with respect to input, weight and bias, on
-//! random shapes, strides, paddings, kernel sizes, batch sizes, with or
-//! without a bias, and with or without the fused ReLU of `conv2d_relu`.
+//! The fast convolutions agree with candle's own: forward outputs and the
+//! gradients with respect to input, weight and bias, on random shapes,
+//! strides, paddings, kernel sizes, batch sizes, with or without a bias,
+//! and with or without the fused ReLU of `conv2d_relu`. Both fast paths
+//! are checked: `Kernels::Fast` (im2col + GEMM everywhere) and
+//! `Kernels::Winograd` (Winograd F(2×2, 3×3) for the forward and both
+//! gradients of stride-1 3×3 convolutions).
+//!
+//! Tolerance: every element within 1e-4 of the stock result, relative to
+//! the largest magnitude of the stock result, for both paths (Winograd's
+//! transforms add a handful of terms per tile, which moves its rounding
+//! error by a few ulps of the partial sums, far inside that bound).
 
 use candle_core::{Device, Tensor, Var};
 use isdet_kernels::{Kernels, conv2d, conv2d_relu};
@@ -77,18 +85,65 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
             b.as_ref().map(g),
         )
     };
-    let fast = run(Kernels::Fast);
     let stock = run(Kernels::Stock);
-    let what = format!(
-        "n{} cin{} cout{} {}x{} k{} s{} p{} bias {} relu {}",
-        c.n, c.cin, c.cout, c.size.0, c.size.1, c.k, c.stride, c.pad, c.bias, c.relu
-    );
-    assert_eq!(fast.1, stock.1, "{what}: output shapes differ");
-    assert_close(&format!("{what} y"), &fast.0, &stock.0, 1e-4);
-    assert_close(&format!("{what} dx"), &fast.2, &stock.2, 1e-4);
-    assert_close(&format!("{what} dw"), &fast.3, &stock.3, 1e-4);
-    if let (Some(f), Some(s)) = (&fast.4, &stock.4) {
-        assert_close(&format!("{what} db"), f, s, 1e-4);
+    for imp in [Kernels::Fast, Kernels::Winograd] {
+        let fast = run(imp);
+        let what = format!(
+            "{} n{} cin{} cout{} {}x{} k{} s{} p{} bias {} relu {}",
+            imp.name(),
+            c.n,
+            c.cin,
+            c.cout,
+            c.size.0,
+            c.size.1,
+            c.k,
+            c.stride,
+            c.pad,
+            c.bias,
+            c.relu
+        );
+        assert_eq!(fast.1, stock.1, "{what}: output shapes differ");
+        assert_close(&format!("{what} y"), &fast.0, &stock.0, 1e-4);
+        assert_close(&format!("{what} dx"), &fast.2, &stock.2, 1e-4);
+        assert_close(&format!("{what} dw"), &fast.3, &stock.3, 1e-4);
+        if let (Some(f), Some(s)) = (&fast.4, &stock.4) {
+            assert_close(&format!("{what} db"), f, s, 1e-4);
+        }
+    }
+}
+
+#[test]
+fn winograd_conv_matches_stock_at_every_padding_and_odd_sizes() {
+    // Stride-1 3×3 convolutions (the Winograd path): paddings 0 to 2
+    // (the input gradient then has padding 2 to 0), odd and even output
+    // sizes (a clipped last tile), one pixel, and the detector's widest
+    // layers at full width.
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    for (n, cin, cout, size, pad) in [
+        (2, 3, 4, (5, 5), 0),
+        (3, 5, 2, (7, 6), 1),
+        (1, 4, 6, (4, 9), 2),
+        (2, 2, 3, (1, 1), 1),
+        (1, 1, 1, (3, 3), 0),
+        (16, 48, 48, (12, 12), 1),
+        (4, 96, 48, (6, 6), 1),
+    ] {
+        for (bias, relu) in [(false, false), (true, true)] {
+            check(
+                &mut rng,
+                &Case {
+                    n,
+                    cin,
+                    cout,
+                    size,
+                    k: 3,
+                    stride: 1,
+                    pad,
+                    bias,
+                    relu,
+                },
+            );
+        }
     }
 }
 
@@ -210,6 +265,9 @@ fn fast_conv_handles_non_contiguous_inputs() {
 fn conv_impl_parses_its_names() {
     assert_eq!(Kernels::parse("stock"), Some(Kernels::Stock));
     assert_eq!(Kernels::parse(" FAST "), Some(Kernels::Fast));
+    assert_eq!(Kernels::parse("Winograd"), Some(Kernels::Winograd));
     assert_eq!(Kernels::parse("slow"), None);
-    assert_eq!(Kernels::Fast.name(), "fast");
+    for imp in [Kernels::Stock, Kernels::Fast, Kernels::Winograd] {
+        assert_eq!(Kernels::parse(imp.name()), Some(imp));
+    }
 }
