@@ -190,9 +190,10 @@ impl Geom {
         self.ho * self.wo
     }
 
-    /// The Winograd shapes of the forward, for a stride-1 3×3 convolution.
+    /// The Winograd shapes of the forward, for a stride-1 3×3 convolution
+    /// of at least [`winograd::MIN_CHANNELS`] channels in and out.
     fn winograd_forward(&self) -> Option<winograd::Wino> {
-        if self.k != 3 || self.stride != 1 {
+        if self.k != 3 || self.stride != 1 || self.cin.min(self.cout) < winograd::MIN_CHANNELS {
             return None;
         }
         winograd::Wino::new(self.cin, self.h, self.w, self.cout, self.pad)

@@ -114,17 +114,19 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
 
 #[test]
 fn winograd_conv_matches_stock_at_every_padding_and_odd_sizes() {
-    // Stride-1 3×3 convolutions (the Winograd path): paddings 0 to 2
-    // (the input gradient then has padding 2 to 0), odd and even output
-    // sizes (a clipped last tile), one pixel, and the detector's widest
-    // layers at full width.
+    // Stride-1 3×3 convolutions of at least 16 channels in and out (the
+    // Winograd path; fewer take the GEMM path, also checked): paddings 0
+    // to 2 (the input gradient then has padding 2 to 0), odd and even
+    // output sizes (a clipped last tile), one pixel, and the detector's
+    // widest layers at full width.
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     for (n, cin, cout, size, pad) in [
-        (2, 3, 4, (5, 5), 0),
-        (3, 5, 2, (7, 6), 1),
-        (1, 4, 6, (4, 9), 2),
-        (2, 2, 3, (1, 1), 1),
-        (1, 1, 1, (3, 3), 0),
+        (2, 16, 17, (5, 5), 0),
+        (3, 20, 16, (7, 6), 1),
+        (1, 16, 24, (4, 9), 2),
+        (2, 16, 16, (1, 1), 1),
+        (1, 16, 16, (3, 3), 0),
+        (2, 3, 4, (5, 5), 1),
         (16, 48, 48, (12, 12), 1),
         (4, 96, 48, (6, 6), 1),
     ] {

@@ -29,6 +29,13 @@ use super::{Epilogue, sgemm, with_scratch};
 /// Positions of a transformed tile.
 const XI: usize = 16;
 
+/// Fewest input and output channels for which a convolution takes this
+/// path. With fewer, the 16 GEMMs are too short in their inner dimension
+/// to pay for the transforms: convnet-ref's 3-channel stem made its step
+/// 15–50% slower (session 10, `bench train-step --net convnet-ref --batch
+/// 32 --size 64 --threads 1`, under load).
+pub(super) const MIN_CHANNELS: usize = 16;
+
 /// The shapes of one stride-1 3×3 convolution, per image.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Wino {
