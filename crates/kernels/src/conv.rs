@@ -28,12 +28,8 @@
 //! The caller chooses the implementation with a [`Kernels`] value.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
-mod saved;
 mod winograd;
-
-use saved::SavedCols;
 
 use crate::Kernels;
 use crate::act::relu_grad;
@@ -105,28 +101,33 @@ fn conv2d_act(
     if stride == 0 {
         candle_core::bail!("conv2d: stride must be positive");
     }
-    if let Some(b) = bias
-        && b.dims() != [cout]
-    {
-        candle_core::bail!("conv2d: bias {:?} for {cout} channels", b.dims());
-    }
-    let x = x.contiguous()?;
-    let w = w.contiguous()?;
-    let b = bias.map(Tensor::contiguous).transpose()?;
-    let tracked = x.track_op() || w.track_op() || b.as_ref().is_some_and(Tensor::track_op);
     let op = ConvFwd {
         stride,
         padding,
         relu,
         winograd: imp == Kernels::Winograd,
-        // Only a forward with a backward to come keeps its patch matrices.
-        saved: tracked.then(Arc::default),
     };
-    match (b, tracked) {
-        (Some(b), true) => x.apply_op3(&w, &b, op),
-        (Some(b), false) => x.apply_op3_no_bwd(&w, &b, &op),
-        (None, true) => x.apply_op2(&w, op),
-        (None, false) => x.apply_op2_no_bwd(&w, &op),
+    let x = x.contiguous()?;
+    let w = w.contiguous()?;
+    match bias {
+        Some(b) => {
+            if b.dims() != [cout] {
+                candle_core::bail!("conv2d: bias {:?} for {cout} channels", b.dims());
+            }
+            let b = b.contiguous()?;
+            if x.track_op() || w.track_op() || b.track_op() {
+                x.apply_op3(&w, &b, op)
+            } else {
+                x.apply_op3_no_bwd(&w, &b, &op)
+            }
+        }
+        None => {
+            if x.track_op() || w.track_op() {
+                x.apply_op2(&w, op)
+            } else {
+                x.apply_op2_no_bwd(&w, &op)
+            }
+        }
     }
 }
 
@@ -445,36 +446,8 @@ fn fill_col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// `Y = W · col` for a unit of `imgs` images whose patch matrix is `col`,
-/// written to `out` (NCHW) through the epilogue.
-fn forward_gemm(g: &Geom, imgs: usize, col: &[f32], ws: &[f32], out: &mut [f32], epi: Epilogue) {
-    let (ckk, hwo) = (g.ckk(), g.hwo());
-    let cols = imgs * hwo;
-    // Y (C_out × imgs·HWo) = W (C_out × ckk) · col (ckk × imgs·HWo)
-    let product = |dst: &mut [f32]| {
-        sgemm::gemm(
-            (g.cout, cols, ckk),
-            sgemm::MatMut::new(dst, cols, 1),
-            false,
-            sgemm::Mat::new(ws, ckk, 1),
-            sgemm::Mat::new(col, cols, 1),
-        );
-    };
-    if imgs == 1 {
-        product(out);
-        for (ch, row) in out.chunks_mut(hwo).enumerate() {
-            epi.apply(row, ch);
-        }
-    } else {
-        with_scratch(g.cout * cols, |tmp| {
-            product(tmp);
-            cn_to_nc(tmp, out, imgs, g.cout, hwo, epi);
-        });
-    }
-}
-
 /// Forward of the fast convolution (`(x, w)` or `(x, w, bias)`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct ConvFwd {
     stride: usize,
     padding: usize,
@@ -483,9 +456,6 @@ struct ConvFwd {
     /// Winograd F(2×2, 3×3) for the forward and both gradients of
     /// stride-1 3×3 convolutions ([`Kernels::Winograd`]).
     winograd: bool,
-    /// Where a training forward keeps its patch matrices for the weight
-    /// gradient (`None`: no backward will follow).
-    saved: Option<Arc<SavedCols>>,
 }
 
 impl ConvFwd {
@@ -520,35 +490,41 @@ impl ConvFwd {
             });
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
         }
-        // A training forward writes every unit's patch matrix into one
-        // kept buffer (a unit whose patch matrix is its input leaves its
-        // part unused); otherwise each unit uses a work buffer.
-        let keep = self.saved.is_some() && !col_is_input(&g, per);
-        let mut kept = keep.then(|| saved::take(ckk * g.n * hwo));
-        let parts = kept.as_deref_mut().map(|k| split_mut(k, per * ckk * hwo));
         let y = fill_parts(len, len, per * g.cout * hwo, |u, out| {
             let imgs = out.len() / (g.cout * hwo).max(1);
+            let cols = imgs * hwo;
             let x_u = &xs[u * per * chw..][..imgs * chw];
-            if col_is_input(&g, imgs) {
-                return forward_gemm(&g, imgs, x_u, ws, out, epi);
-            }
-            let col_len = ckk * imgs * hwo;
-            match &parts {
-                Some(parts) => {
-                    let mut col = lock(&parts[u]);
-                    fill_col(&g, imgs, x_u, &mut col);
-                    forward_gemm(&g, imgs, &col, ws, out, epi);
+            let direct = col_is_input(&g, imgs);
+            with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
+                let col: &[f32] = if direct {
+                    x_u
+                } else {
+                    fill_col(&g, imgs, x_u, buf);
+                    buf
+                };
+                // Y (C_out × imgs·HWo) = W (C_out × ckk) · col (ckk × imgs·HWo)
+                let product = |dst: &mut [f32]| {
+                    sgemm::gemm(
+                        (g.cout, cols, ckk),
+                        sgemm::MatMut::new(dst, cols, 1),
+                        false,
+                        sgemm::Mat::new(ws, ckk, 1),
+                        sgemm::Mat::new(col, cols, 1),
+                    );
+                };
+                if imgs == 1 {
+                    product(out);
+                    for (ch, row) in out.chunks_mut(hwo).enumerate() {
+                        epi.apply(row, ch);
+                    }
+                } else {
+                    with_scratch(g.cout * cols, |tmp| {
+                        product(tmp);
+                        cn_to_nc(tmp, out, imgs, g.cout, hwo, epi);
+                    });
                 }
-                None => with_scratch(col_len, |col| {
-                    fill_col(&g, imgs, x_u, col);
-                    forward_gemm(&g, imgs, col, ws, out, epi);
-                }),
-            }
+            });
         });
-        drop(parts);
-        if let (Some(s), Some(k)) = (&self.saved, kept) {
-            s.put(k);
-        }
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
     }
 
@@ -570,7 +546,6 @@ impl ConvFwd {
             need_dx,
             has_bias: bias.is_some(),
             winograd: self.winograd,
-            saved: self.saved.clone(),
         };
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
         let mut off = 0;
@@ -657,7 +632,7 @@ impl CustomOp3 for ConvFwd {
 
 /// All gradients of the fast convolution in one pass, from `(x, w, dY)`:
 /// one flat tensor `[dx (if needed) | dw | db (if a bias)]`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct ConvBwd {
     stride: usize,
     padding: usize,
@@ -665,8 +640,6 @@ struct ConvBwd {
     has_bias: bool,
     /// The input gradient by Winograd where it applies (see [`ConvFwd`]).
     winograd: bool,
-    /// The forward's patch matrices, if it kept them.
-    saved: Option<Arc<SavedCols>>,
 }
 
 impl CustomOp3 for ConvBwd {
@@ -706,12 +679,6 @@ impl CustomOp3 for ConvBwd {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),
         };
-        // The forward's patch matrices, if it kept them, by unit.
-        let mut kept = match (&self.saved, &wino) {
-            (Some(s), None) => s.take(ckk * g.n * hwo),
-            _ => None,
-        };
-        let kept_parts = kept.as_deref_mut().map(|k| split_mut(k, per * ckk * hwo));
         // Per-unit partial weight (and bias) gradients, summed below.
         let mut partial = vec![0f32; n_units * (wl + g.cout)];
         let partials = split_mut(&mut partial, wl + g.cout);
@@ -751,15 +718,11 @@ impl CustomOp3 for ConvBwd {
                     }
                 }
                 let direct = col_is_input(&g, imgs);
-                // `buf` holds the patch matrix already (`filled`, kept by
-                // the forward) or is a work buffer of its size.
-                let grads = |buf: &mut [f32], filled: bool| {
+                with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
                     let col: &[f32] = if direct {
                         x_u
                     } else {
-                        if !filled {
-                            fill_col(&g, imgs, x_u, buf);
-                        }
+                        fill_col(&g, imgs, x_u, buf);
                         buf
                     };
                     // dW (C_out × ckk) = dY (C_out × cols) · colᵀ (cols × ckk)
@@ -791,13 +754,7 @@ impl CustomOp3 for ConvBwd {
                     } else {
                         col2im(&g, imgs, buf, dxu);
                     }
-                };
-                match &kept_parts {
-                    Some(parts) if !direct => grads(&mut lock(&parts[u]), true),
-                    _ => with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
-                        grads(buf, false)
-                    }),
-                }
+                });
             });
         };
         // `[dx | dw | db]`: the input gradient is filled by the units, with
@@ -810,10 +767,6 @@ impl CustomOp3 for ConvBwd {
             Vec::with_capacity(wl + bl)
         };
         drop(partials);
-        drop(kept_parts);
-        if let Some(k) = kept {
-            saved::give_back(k);
-        }
         // Within the capacity reserved above: no reallocation.
         let x_len = out.len();
         out.resize(x_len + wl + bl, 0.0);
@@ -961,39 +914,7 @@ mod sgemm {
 
 #[cfg(test)]
 mod tests {
-    use super::{ConvFwd, unit_images};
-    use candle_core::{Device, Tensor, Var};
-    use std::sync::Arc;
-
-    #[test]
-    fn a_training_forward_keeps_its_patch_matrices_for_the_backward() -> candle_core::Result<()> {
-        for (stride, padding, k) in [(1, 1, 3), (2, 1, 3), (2, 0, 1)] {
-            let x = Var::from_tensor(&Tensor::randn(0f32, 1.0, (5, 4, 9, 9), &Device::Cpu)?)?;
-            let w = Var::from_tensor(&Tensor::randn(0f32, 0.2, (6, 4, k, k), &Device::Cpu)?)?;
-            let saved = Arc::default();
-            let op = ConvFwd {
-                stride,
-                padding,
-                relu: false,
-                winograd: false,
-                saved: Some(Arc::clone(&saved)),
-            };
-            let y = x.as_tensor().apply_op2(w.as_tensor(), op)?;
-            let loss = (y.sqr()? * 0.5)?.sum_all()?;
-            assert!(saved.kept(), "stride {stride}, k {k}: nothing kept");
-            // The first backward takes the kept matrices; the second
-            // builds them again and must give the same gradients, bit for bit.
-            let first = loss.backward()?;
-            assert!(!saved.kept(), "stride {stride}, k {k}: not taken");
-            let second = loss.backward()?;
-            for v in [&x, &w] {
-                let a = first.get(v.as_tensor()).expect("a gradient").flatten_all()?;
-                let b = second.get(v.as_tensor()).expect("a gradient").flatten_all()?;
-                assert_eq!(a.to_vec1::<f32>()?, b.to_vec1::<f32>()?, "stride {stride}, k {k}");
-            }
-        }
-        Ok(())
-    }
+    use super::unit_images;
 
     /// The images each thread gets when `units` go round-robin in chunks,
     /// as evenly as candle's pool hands them out.
