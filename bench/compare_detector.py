@@ -11,7 +11,8 @@ the middle of a measurement. `--cargo` runs `cargo xtask …` instead.
 
 Usage (from the repository root; this driver itself needs no torch):
   python3 bench/compare_detector.py [--batch 16] [--size 96] [--threads 2]
-      [--steps 10] [--rounds 1] [--python /tmp/venv/bin/python] [--cargo]
+      [--steps 10] [--rounds 1] [--conv fast|winograd]
+      [--python /tmp/venv/bin/python] [--cargo]
 
 isdet's thread count: `--threads N` of the bench, which re-runs itself with
 RAYON_NUM_THREADS=N (candle sizes its pool from it). PyTorch's:
@@ -53,6 +54,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=1, help="pairs run back to back")
+    ap.add_argument("--conv", default="fast", help="isdet's convolutions: fast or winograd")
     default_py = "/tmp/venv/bin/python" if os.path.exists("/tmp/venv/bin/python") else sys.executable
     ap.add_argument("--python", default=default_py, help="a Python with torch")
     ap.add_argument("--cargo", action="store_true", help="run `cargo xtask` (may build)")
@@ -61,7 +63,7 @@ def main():
     bench_args = [
         "bench", "train-step", "--net", "detector", "--preset", "tiny",
         "--batch", str(a.batch), "--size", str(a.size), "--steps", str(a.steps),
-        "--threads", str(a.threads), "--json",
+        "--threads", str(a.threads), "--conv", a.conv, "--json",
     ]
     if a.cargo:
         isdet_cmd = ["cargo", "xtask"] + bench_args
