@@ -33,7 +33,10 @@ mod winograd;
 
 use crate::Kernels;
 use crate::act::relu_grad;
-use crate::par::{f32_slice, fill_parts, lock, pool_threads, run_units, split_mut};
+use crate::norm::lanes;
+use crate::par::{
+    f32_slice, fill_parts, lock, pool_thread, pool_threads, run_units_static, split_mut,
+};
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
@@ -218,21 +221,29 @@ impl Geom {
     }
 }
 
+/// Output pixels a unit's GEMMs should have at least. Small units keep a
+/// unit's patch matrix (`C_in·k·k × columns`) in the core's cache between
+/// im2col, the forward product and the backward's two products: on the
+/// AVX-512 machine of 2026-12-05, 256 took convnet-ref 32 × 64 from 35–36
+/// to 31 ms per step and the detector at 32 × 96 from 107 to 97–101 ms
+/// against 2,048 (512 and 1,024 in between, 64 and 128 slower again).
+const UNIT_COLUMNS: usize = 256;
+
 /// Images per unit of work for this convolution on this machine's pool.
 fn images_per_unit(g: &Geom) -> usize {
     unit_images(g.n, g.hwo(), pool_threads())
 }
 
-/// Images per unit of work: whole images, enough columns per GEMM to be
-/// efficient (about 2,048), at least one unit per thread when the batch
-/// allows, and, when there are only a few units, as many per thread and of
-/// equal size. (32 images of 12×12 would otherwise make units of 15, 15 and
+/// Images per unit of work: whole images, at least [`UNIT_COLUMNS`]
+/// columns per GEMM, at least one unit per thread when the batch allows,
+/// and, when there are only a few units, as many per thread and of equal
+/// size. (32 images of 12×12 in units of 15 would make units of 15, 15 and
 /// 2, and one of two threads would do 30 of the 32 images.)
 fn unit_images(n: usize, hwo: usize, threads: usize) -> usize {
     let threads = threads.max(1);
     let per = n
         .div_ceil(threads)
-        .min(2048usize.div_ceil(hwo.max(1)))
+        .min(UNIT_COLUMNS.div_ceil(hwo.max(1)))
         .max(1);
     let units = n.div_ceil(per);
     if units > 4 * threads {
@@ -679,14 +690,18 @@ impl CustomOp3 for ConvBwd {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),
         };
-        // Per-unit partial weight (and bias) gradients, summed below.
-        let mut partial = vec![0f32; n_units * (wl + g.cout)];
+        // Weight (and bias) gradients accumulated per pool thread over its
+        // units (fixed per thread, so the sums are deterministic), added up
+        // below: one partial per thread rather than per unit keeps the
+        // serial sum at the end short.
+        let threads = pool_threads();
+        let mut partial = vec![0f32; threads * (wl + g.cout)];
         let partials = split_mut(&mut partial, wl + g.cout);
         // The unit's gradients; `dxu` is its images' input gradient.
         let unit = |u: usize, dxu: Option<&mut [f32]>| {
             let imgs = per.min(g.n - u * per);
             let cols = imgs * hwo;
-            let mut part = lock(&partials[u]);
+            let mut part = lock(&partials[pool_thread()]);
             let (dw, db) = part.split_at_mut(ws.len());
             // dY of the unit as C_out × imgs·HWo.
             let dy_u = &dys[u * per * g.cout * hwo..][..imgs * g.cout * hwo];
@@ -694,9 +709,9 @@ impl CustomOp3 for ConvBwd {
             if let Some((sw, sdx)) = &wino {
                 if self.has_bias {
                     for (co, b) in db.iter_mut().enumerate() {
-                        *b = (0..imgs)
-                            .map(|i| dy_u[(i * g.cout + co) * hwo..][..hwo].iter().sum::<f32>())
-                            .sum();
+                        *b += (0..imgs)
+                            .map(|i| lanes(&dy_u[(i * g.cout + co) * hwo..][..hwo], |v| v))
+                            .sum::<f64>() as f32;
                     }
                 }
                 winograd::weight_grad_unit(sw, imgs, x_u, dy_u, dw);
@@ -713,8 +728,10 @@ impl CustomOp3 for ConvBwd {
                     dybuf
                 };
                 if self.has_bias {
+                    // In lanes: a plain `sum()` is one serial chain of
+                    // adds (3% of a convnet-ref step).
                     for (b, row) in db.iter_mut().zip(dy.chunks(cols)) {
-                        *b = row.iter().sum();
+                        *b += lanes(row, |v| v) as f32;
                     }
                 }
                 let direct = col_is_input(&g, imgs);
@@ -725,11 +742,11 @@ impl CustomOp3 for ConvBwd {
                         fill_col(&g, imgs, x_u, buf);
                         buf
                     };
-                    // dW (C_out × ckk) = dY (C_out × cols) · colᵀ (cols × ckk)
+                    // dW (C_out × ckk) += dY (C_out × cols) · colᵀ (cols × ckk)
                     sgemm::gemm(
                         (g.cout, ckk, cols),
                         sgemm::MatMut::new(dw, ckk, 1),
-                        false,
+                        true,
                         sgemm::Mat::new(dy, cols, 1),
                         sgemm::Mat::new(col, 1, cols),
                     );
@@ -763,7 +780,7 @@ impl CustomOp3 for ConvBwd {
             let len = xs.len();
             fill_parts(len, len + wl + bl, per * chw, |u, dxu| unit(u, Some(dxu)))
         } else {
-            run_units(n_units, |u| unit(u, None));
+            run_units_static(n_units, |u| unit(u, None));
             Vec::with_capacity(wl + bl)
         };
         drop(partials);
@@ -935,11 +952,12 @@ mod tests {
     fn few_units_are_shared_evenly_between_threads() {
         // (images, output pixels, threads, images per unit)
         for (n, hwo, threads, expected) in [
-            (32, 144, 2, 8),  // was 15: units of 15, 15 and 2
-            (16, 144, 2, 8),  // already even
+            (32, 18, 2, 8),   // not 15: units of 15, 15 and 2
+            (32, 144, 2, 2),  // many units: left as they are
+            (16, 144, 2, 2),  // already even
             (32, 2304, 2, 1), // large images: one each
-            (128, 784, 2, 3), // many units: left as they were
-            (3, 100, 2, 2),   // units of 2 and 1
+            (128, 784, 2, 1),
+            (3, 100, 2, 2), // units of 2 and 1
             (1, 9, 2, 1),
             (33, 9, 2, 17),
         ] {

@@ -386,7 +386,7 @@ impl CustomOp3 for NormBwd<'_> {
 }
 
 /// `Σ f(v)` over a plane, in eight f32 lanes (vectorised) summed in f64.
-fn lanes(p: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+pub(crate) fn lanes(p: &[f32], f: impl Fn(f32) -> f32) -> f64 {
     let mut acc = [0f32; 8];
     let chunks = p.chunks_exact(8);
     let tail: f64 = chunks.remainder().iter().map(|&v| f64::from(f(v))).sum();

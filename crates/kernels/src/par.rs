@@ -2,6 +2,7 @@
 //! worker pool, output buffers filled part by part on the threads that
 //! compute them, and the kernels' access to their f32 inputs.
 
+use std::cell::Cell;
 use std::mem::MaybeUninit;
 
 use candle_core::{CpuStorage, Layout};
@@ -17,6 +18,38 @@ pub(crate) fn run_units<F: Fn(usize) + Sync>(n: usize, f: F) {
     } else {
         candle_core::utils::barrier_pool().execute_chunked(n, |r| r.for_each(&f));
     }
+}
+
+/// Runs `f(0)`, …, `f(n − 1)` on candle's CPU worker pool with the units
+/// fixed per thread: thread `t` runs units `t·c .. (t + 1)·c` in order
+/// (`c = ⌈n / threads⌉`), and [`pool_thread`] tells a unit which thread
+/// runs it. The assignment does not depend on timing, so sums that each
+/// thread accumulates over its units, then added in thread order, come out
+/// the same on every run. For units of equal cost (the convolutions' units
+/// of whole images); [`run_units`] balances uneven ones.
+pub(crate) fn run_units_static<F: Fn(usize) + Sync>(n: usize, f: F) {
+    let threads = pool_threads();
+    if n <= 1 || threads <= 1 || POOL_THREAD.get().is_some() {
+        (0..n).for_each(f);
+        return;
+    }
+    let per = n.div_ceil(threads);
+    candle_core::utils::barrier_pool().execute(|t| {
+        POOL_THREAD.set(Some(t));
+        (t * per..n.min((t + 1) * per)).for_each(&f);
+        POOL_THREAD.set(None);
+    });
+}
+
+thread_local! {
+    /// The pool thread index while [`run_units_static`] runs a unit here.
+    static POOL_THREAD: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The index (`0 .. pool_threads()`) of the pool thread running the
+/// current unit of [`run_units_static`]; 0 outside one (serial runs).
+pub(crate) fn pool_thread() -> usize {
+    POOL_THREAD.get().unwrap_or(0)
 }
 
 /// Threads of candle's CPU worker pool (its workers and the caller).
@@ -56,7 +89,8 @@ pub(crate) fn f32_slice<'a>(
 
 /// A new buffer of `len` floats (with room for `capacity`), cut into
 /// consecutive parts of `part_len` (the last may be shorter); unit `u`
-/// runs `f(u, part)` on part `u`, zeroed first on the thread that runs it.
+/// runs `f(u, part)` on part `u`, zeroed first on the thread that runs it
+/// (units fixed per thread, as [`run_units_static`] runs them).
 ///
 /// `vec![0.0; len]` would zero the whole buffer on the calling thread
 /// (glibc's `calloc` clears reused heap memory with one `memset`) while the
@@ -73,7 +107,7 @@ pub(crate) fn fill_parts(
     let parts: Vec<Mutex<&mut [MaybeUninit<f32>]>> =
         spare.chunks_mut(part_len.max(1)).map(Mutex::new).collect();
     let done: Vec<AtomicBool> = parts.iter().map(|_| AtomicBool::new(false)).collect();
-    run_units(parts.len(), |u| {
+    run_units_static(parts.len(), |u| {
         let mut part = lock(&parts[u]);
         let zeroed = zero(&mut part);
         done[u].store(true, Ordering::Release);

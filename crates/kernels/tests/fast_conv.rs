@@ -28,10 +28,11 @@ fn values(t: &Tensor) -> Vec<f32> {
 
 /// Every element within `rel` of the reference, relative to the largest
 /// magnitude of the reference (sums of many products cancel, so a purely
-/// element-wise relative bound would be meaningless near zero).
-fn assert_close(what: &str, fast: &[f32], stock: &[f32], rel: f32) {
+/// element-wise relative bound would be meaningless near zero), or to
+/// `floor` if that is larger.
+fn assert_close(what: &str, fast: &[f32], stock: &[f32], rel: f32, floor: f32) {
     assert_eq!(fast.len(), stock.len(), "{what}: lengths differ");
-    let scale = stock.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let scale = stock.iter().fold(floor, |m, v| m.max(v.abs()));
     for (i, (a, b)) in fast.iter().zip(stock).enumerate() {
         assert!(
             (a - b).abs() <= rel * scale,
@@ -103,11 +104,14 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
             c.relu
         );
         assert_eq!(fast.1, stock.1, "{what}: output shapes differ");
-        assert_close(&format!("{what} y"), &fast.0, &stock.0, 1e-4);
-        assert_close(&format!("{what} dx"), &fast.2, &stock.2, 1e-4);
-        assert_close(&format!("{what} dw"), &fast.3, &stock.3, 1e-4);
+        assert_close(&format!("{what} y"), &fast.0, &stock.0, 1e-4, 1e-6);
+        assert_close(&format!("{what} dx"), &fast.2, &stock.2, 1e-4, 1e-6);
+        assert_close(&format!("{what} dw"), &fast.3, &stock.3, 1e-4, 1e-6);
         if let (Some(f), Some(s)) = (&fast.4, &stock.4) {
-            assert_close(&format!("{what} db"), f, s, 1e-4);
+            // db[c] sums output-gradient values (the probe, |v| < 1) in
+            // lanes, candle in one chain: their rounding differs by ulps
+            // of the terms, not of a sum that may cancel to about zero.
+            assert_close(&format!("{what} db"), f, s, 1e-4, 1.0);
         }
     }
 }
@@ -247,7 +251,7 @@ fn fast_conv_without_gradients_matches_stock() {
     let b = random(&mut rng, &[6]).as_tensor().detach();
     let fast = conv2d(&x, &w, Some(&b), 2, 1, Kernels::Fast).unwrap();
     let stock = conv2d(&x, &w, Some(&b), 2, 1, Kernels::Stock).unwrap();
-    assert_close("no-grad y", &values(&fast), &values(&stock), 1e-4);
+    assert_close("no-grad y", &values(&fast), &values(&stock), 1e-4, 1e-6);
 }
 
 #[test]
@@ -260,7 +264,7 @@ fn fast_conv_handles_non_contiguous_inputs() {
     let w = random(&mut rng, &[4, 5, 3, 3]).as_tensor().detach();
     let fast = conv2d(&x, &w, None, 1, 1, Kernels::Fast).unwrap();
     let stock = conv2d(&x, &w, None, 1, 1, Kernels::Stock).unwrap();
-    assert_close("transposed y", &values(&fast), &values(&stock), 1e-4);
+    assert_close("transposed y", &values(&fast), &values(&stock), 1e-4, 1e-6);
 }
 
 #[test]
