@@ -214,6 +214,13 @@ impl Geom {
         Some((self.winograd_forward()?, dx))
     }
 
+    /// A stride-1 convolution whose output rows are as long as its input
+    /// rows (`2p = k − 1`, the "same" 3×3 convolutions): a patch-matrix row
+    /// is then a shifted copy of the whole input plane ([`FlatShift`]).
+    fn same_width(&self) -> bool {
+        self.stride == 1 && self.wo == self.w && !self.pointwise()
+    }
+
     /// A 1×1 stride-1 unpadded convolution: the patch matrix of one image
     /// is the image itself.
     fn pointwise(&self) -> bool {
@@ -269,6 +276,9 @@ fn valid_range(out: usize, len: usize, s: usize, kk: usize, p: usize) -> (usize,
 /// `col[(c·k + ky)·k + kx][img·HWo + oy·Wo + ox] =
 /// x[img][c][oy·s + ky − p][ox·s + kx − p]` (zero outside the image).
 fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
+    if g.same_width() {
+        return im2col_flat(g, imgs, x, col);
+    }
     let (hw, hwo) = (g.h * g.w, g.hwo());
     let cols = imgs * hwo;
     for (r, row) in col.chunks_mut(cols).enumerate() {
@@ -306,6 +316,102 @@ fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     }
 }
 
+/// A row `(c, ky, kx)` of the patch matrix of a stride-1 convolution
+/// whose output is as wide as its input, for one image, as a shifted flat
+/// copy of the input plane: element `i` of the output plane reads input
+/// element `i + shift`. The rows `[ylo, yhi)` that see the image at all are
+/// copied in one piece, and the columns the shift wraps round to the
+/// neighbouring image row (`ox < xlo` or `ox ≥ xhi`) are then set to zero,
+/// instead of a copy and two fills per output row (rows of 12 to 48 pixels
+/// at the detector's sizes).
+struct FlatShift {
+    /// Output rows `[ylo, yhi)` inside the image, as flat indices.
+    rows: (usize, usize),
+    /// Output columns `[xlo, xhi)` inside the image.
+    cols: (usize, usize),
+    /// Input index minus output index.
+    shift: isize,
+}
+
+impl FlatShift {
+    fn new(g: &Geom, ky: usize, kx: usize) -> Self {
+        let (ylo, yhi) = valid_range(g.ho, g.h, 1, ky, g.pad);
+        let (xlo, xhi) = valid_range(g.wo, g.w, 1, kx, g.pad);
+        let shift = (ky as isize - g.pad as isize) * g.w as isize + kx as isize - g.pad as isize;
+        FlatShift {
+            rows: (ylo * g.wo, yhi * g.wo),
+            cols: (xlo, xhi),
+            shift,
+        }
+    }
+
+    /// The output indices `[lo, hi)` (within `rows`) whose input index
+    /// `i + shift` lies in a plane of `hw` elements (`lo == hi` if none).
+    fn copied(&self, hw: usize) -> (usize, usize) {
+        let (a, b) = self.rows;
+        let lo = a.max((-self.shift).max(0) as usize).min(b);
+        let hi = b.min((hw as isize - self.shift).max(0) as usize).max(lo);
+        (lo, hi)
+    }
+
+    /// Sets the wrapped columns of the rows inside the image to zero.
+    fn zero_wrapped(&self, plane: &mut [f32], wo: usize) {
+        let (xlo, xhi) = self.cols;
+        if xlo == 0 && xhi == wo {
+            return;
+        }
+        for row in plane[self.rows.0..self.rows.1].chunks_mut(wo) {
+            row[..xlo].fill(0.0);
+            row[xhi..].fill(0.0);
+        }
+    }
+}
+
+/// [`im2col`] for a stride-1 convolution with `Wo = W` (see [`FlatShift`]).
+fn im2col_flat(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
+    let (hw, hwo) = (g.h * g.w, g.hwo());
+    for (r, row) in col.chunks_mut(imgs * hwo).enumerate() {
+        let (c, ky, kx) = (r / (g.k * g.k), (r / g.k) % g.k, r % g.k);
+        let f = FlatShift::new(g, ky, kx);
+        let (lo, hi) = f.copied(hw);
+        for (img, dst) in row.chunks_mut(hwo).enumerate() {
+            let src = &x[(img * g.cin + c) * hw..][..hw];
+            dst[..lo].fill(0.0);
+            dst[hi..].fill(0.0);
+            if hi > lo {
+                let from = (lo as isize + f.shift) as usize;
+                dst[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
+            }
+            f.zero_wrapped(dst, g.wo);
+        }
+    }
+}
+
+/// [`col2im`] for a stride-1 convolution with `Wo = W`: the wrapped
+/// columns of each patch-matrix row are zeroed in `dcol` (they belong to
+/// the padding), then the row is added to the plane as one shifted run.
+fn col2im_flat(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
+    let (hw, hwo) = (g.h * g.w, g.hwo());
+    let cols = imgs * hwo;
+    dx.fill(0.0);
+    for (r, row) in dcol.chunks_mut(cols).enumerate() {
+        let (c, ky, kx) = (r / (g.k * g.k), (r / g.k) % g.k, r % g.k);
+        let f = FlatShift::new(g, ky, kx);
+        let (lo, hi) = f.copied(hw);
+        for (img, src) in row.chunks_mut(hwo).enumerate() {
+            f.zero_wrapped(src, g.wo);
+            if hi == lo {
+                continue;
+            }
+            let plane = &mut dx[(img * g.cin + c) * hw..][..hw];
+            let to = (lo as isize + f.shift) as usize;
+            for (p, v) in plane[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                *p += v;
+            }
+        }
+    }
+}
+
 /// `dst[i] = src[2i]` (written with pairs so that it vectorises).
 fn gather2(dst: &mut [f32], src: &[f32]) {
     let n = dst.len();
@@ -331,7 +437,10 @@ fn scatter_add2(dst: &mut [f32], src: &[f32]) {
 
 /// The adjoint of [`im2col`]: sums the patch-matrix gradient of `imgs`
 /// images back into their NCHW input gradient `dx` (overwritten).
-fn col2im(g: &Geom, imgs: usize, dcol: &[f32], dx: &mut [f32]) {
+fn col2im(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
+    if g.same_width() {
+        return col2im_flat(g, imgs, dcol, dx);
+    }
     let (hw, hwo) = (g.h * g.w, g.hwo());
     let cols = imgs * hwo;
     for (i, plane) in dx.chunks_mut(hw).enumerate() {
