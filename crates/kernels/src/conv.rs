@@ -32,13 +32,12 @@ use std::cell::RefCell;
 mod winograd;
 
 use crate::Kernels;
-use crate::act::relu_grad;
 use crate::norm::lanes;
 use crate::par::{
     f32_slice, fill_parts, lock, pool_thread, pool_threads, run_units_static, split_mut,
 };
 
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
 
 /// A 2-D convolution of an NCHW input `x` with an OIHW square kernel `w`,
 /// plus an optional per-output-channel `bias`, with the same stride and
@@ -526,9 +525,34 @@ impl Epilogue<'_> {
 
 /// `(N, C, HW)` → `(C, N, HW)`.
 fn nc_to_cn(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize) {
+    nc_to_cn_masked(src, None, dst, n, c, hw);
+}
+
+/// [`nc_to_cn`], with each element zeroed where `relu_out` (laid out as
+/// `src`) is not positive: the gradient through a fused ReLU.
+fn nc_to_cn_masked(
+    src: &[f32],
+    relu_out: Option<&[f32]>,
+    dst: &mut [f32],
+    n: usize,
+    c: usize,
+    hw: usize,
+) {
     for (i, d) in dst.chunks_mut(hw).enumerate() {
         let (ch, img) = (i / n, i % n);
-        d.copy_from_slice(&src[(img * c + ch) * hw..][..hw]);
+        let at = (img * c + ch) * hw;
+        match relu_out {
+            Some(r) => relu_mask(&src[at..][..hw], &r[at..][..hw], d),
+            None => d.copy_from_slice(&src[at..][..hw]),
+        }
+    }
+}
+
+/// `dst = grad · [out > 0]`, the gradient through a ReLU whose output is
+/// `out`.
+fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [f32]) {
+    for ((d, &g), &o) in dst.iter_mut().zip(grad).zip(out) {
+        *d = if o > 0.0 { g } else { 0.0 };
     }
 }
 
@@ -655,17 +679,15 @@ impl ConvFwd {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Tensor, Option<Tensor>)> {
         let need_dx = x.track_op();
-        let grad = if self.relu {
-            relu_grad(grad, res)?
-        } else {
-            grad.clone()
-        };
         let op = ConvBwd {
             stride: self.stride,
             padding: self.padding,
             need_dx,
             has_bias: bias.is_some(),
             winograd: self.winograd,
+            // The ReLU's mask is applied as each unit reads its output
+            // gradient: no separate pass and buffer over the whole output.
+            relu_out: self.relu.then(|| res.clone()),
         };
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
         let mut off = 0;
@@ -752,7 +774,7 @@ impl CustomOp3 for ConvFwd {
 
 /// All gradients of the fast convolution in one pass, from `(x, w, dY)`:
 /// one flat tensor `[dx (if needed) | dw | db (if a bias)]`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ConvBwd {
     stride: usize,
     padding: usize,
@@ -760,6 +782,9 @@ struct ConvBwd {
     has_bias: bool,
     /// The input gradient by Winograd where it applies (see [`ConvFwd`]).
     winograd: bool,
+    /// The forward's output if it ended in a fused ReLU (its mask
+    /// multiplies the incoming gradient).
+    relu_out: Option<Tensor>,
 }
 
 impl CustomOp3 for ConvBwd {
@@ -788,6 +813,24 @@ impl CustomOp3 for ConvBwd {
         let xs = f32_slice(s1, l1, NAME)?;
         let ws = f32_slice(s2, l2, NAME)?;
         let dys = f32_slice(s3, l3, NAME)?;
+        // The read guard keeps the ReLU output's storage borrowed.
+        let relu_guard = self.relu_out.as_ref().map(Tensor::storage_and_layout);
+        let relu_out = match &relu_guard {
+            Some((st, l)) => {
+                let Storage::Cpu(cs) = &**st else {
+                    candle_core::bail!("{NAME}: the ReLU output is not on the CPU");
+                };
+                if l.dims() != l3.dims() {
+                    candle_core::bail!(
+                        "{NAME}: ReLU output {:?}, gradient {:?}",
+                        l.dims(),
+                        l3.dims()
+                    );
+                }
+                Some(f32_slice(cs, l, NAME)?)
+            }
+            None => None,
+        };
         let (ckk, hwo, chw) = (g.ckk(), g.hwo(), g.cin * g.h * g.w);
         let per = images_per_unit(&g);
         let n_units = g.n.div_ceil(per);
@@ -815,26 +858,43 @@ impl CustomOp3 for ConvBwd {
             // dY of the unit as C_out × imgs·HWo.
             let dy_u = &dys[u * per * g.cout * hwo..][..imgs * g.cout * hwo];
             let x_u = &xs[u * per * chw..][..imgs * chw];
+            let relu_u = relu_out.map(|r| &r[u * per * g.cout * hwo..][..imgs * g.cout * hwo]);
             if let Some((sw, sdx)) = &wino {
-                if self.has_bias {
-                    for (co, b) in db.iter_mut().enumerate() {
-                        *b += (0..imgs)
-                            .map(|i| lanes(&dy_u[(i * g.cout + co) * hwo..][..hwo], |v| v))
-                            .sum::<f64>() as f32;
+                let masked = relu_u.map_or(0, |_| dy_u.len());
+                return with_scratch(masked, |mbuf| {
+                    let dy_u: &[f32] = match relu_u {
+                        Some(r) => {
+                            relu_mask(dy_u, r, mbuf);
+                            mbuf
+                        }
+                        None => dy_u,
+                    };
+                    if self.has_bias {
+                        for (co, b) in db.iter_mut().enumerate() {
+                            *b += (0..imgs)
+                                .map(|i| lanes(&dy_u[(i * g.cout + co) * hwo..][..hwo], |v| v))
+                                .sum::<f64>() as f32;
+                        }
                     }
-                }
-                winograd::weight_grad_unit(sw, imgs, x_u, dy_u, dw);
-                if let Some(dxu) = dxu {
-                    winograd::conv_unit(sdx, imgs, dy_u, &wino_dx_weights, dxu, Epilogue::NONE);
-                }
-                return;
+                    winograd::weight_grad_unit(sw, imgs, x_u, dy_u, dw);
+                    if let Some(dxu) = dxu {
+                        winograd::conv_unit(sdx, imgs, dy_u, &wino_dx_weights, dxu, Epilogue::NONE);
+                    }
+                });
             }
-            with_scratch(if imgs == 1 { 0 } else { g.cout * cols }, |dybuf| {
-                let dy: &[f32] = if imgs == 1 {
-                    dy_u
-                } else {
-                    nc_to_cn(dy_u, dybuf, imgs, g.cout, hwo);
-                    dybuf
+            let copy = imgs > 1 || relu_u.is_some();
+            with_scratch(if copy { g.cout * cols } else { 0 }, |dybuf| {
+                let dy: &[f32] = match (imgs, relu_u) {
+                    (1, None) => dy_u,
+                    // One image: C_out × HWo is its NCHW layout already.
+                    (1, Some(r)) => {
+                        relu_mask(dy_u, r, dybuf);
+                        dybuf
+                    }
+                    (_, r) => {
+                        nc_to_cn_masked(dy_u, r, dybuf, imgs, g.cout, hwo);
+                        dybuf
+                    }
                 };
                 if self.has_bias {
                     // In lanes: a plain `sum()` is one serial chain of
