@@ -87,6 +87,11 @@ impl CustomOp2 for AddRelu {
     }
 }
 
+/// The gradient `g` through a ReLU at an element whose output is `y`.
+pub(crate) fn relu_grad_at(g: f32, y: f32) -> f32 {
+    if y > 0.0 { g } else { 0.0 }
+}
+
 /// The op of [`relu_grad`] (no backward: it is only used inside one).
 struct ReluGrad;
 
@@ -102,9 +107,7 @@ impl CustomOp2 for ReluGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        zip_map(self.name(), (s1, l1), (s2, l2), |g, y| {
-            if y > 0.0 { g } else { 0.0 }
-        })
+        zip_map(self.name(), (s1, l1), (s2, l2), relu_grad_at)
     }
 }
 

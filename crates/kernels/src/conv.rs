@@ -32,6 +32,7 @@ use std::cell::RefCell;
 mod winograd;
 
 use crate::Kernels;
+use crate::act::relu_grad_at;
 use crate::norm::lanes;
 use crate::par::{
     f32_slice, fill_parts, lock, pool_thread, pool_threads, run_units_static, split_mut,
@@ -230,7 +231,7 @@ impl Geom {
 /// Output pixels a unit's GEMMs should have at least. Small units keep a
 /// unit's patch matrix (`C_in·k·k × columns`) in the core's cache between
 /// im2col, the forward product and the backward's two products: on the
-/// AVX-512 machine of 2026-12-05, 256 took convnet-ref 32 × 64 from 35–36
+/// AVX-512 machine of 2026-12-06, 256 took convnet-ref 32 × 64 from 35–36
 /// to 31 ms per step and the detector at 32 × 96 from 107 to 97–101 ms
 /// against 2,048 (512 and 1,024 in between, 64 and 128 slower again).
 const UNIT_COLUMNS: usize = 256;
@@ -552,7 +553,7 @@ fn nc_to_cn_masked(
 /// `out`.
 fn relu_mask(grad: &[f32], out: &[f32], dst: &mut [f32]) {
     for ((d, &g), &o) in dst.iter_mut().zip(grad).zip(out) {
-        *d = if o > 0.0 { g } else { 0.0 };
+        *d = relu_grad_at(g, o);
     }
 }
 
