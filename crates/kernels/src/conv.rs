@@ -214,11 +214,40 @@ impl Geom {
         Some((self.winograd_forward()?, dx))
     }
 
-    /// A stride-1 convolution whose output rows are as long as its input
-    /// rows (`2p = k − 1`, the "same" 3×3 convolutions): a patch-matrix row
-    /// is then a shifted copy of the whole input plane ([`FlatShift`]).
-    fn same_width(&self) -> bool {
-        self.stride == 1 && self.wo == self.w && !self.pointwise()
+    /// A convolution whose patch-matrix rows are shifted copies of whole
+    /// planes ([`FlatShift`]): the input is `stride` times the output on
+    /// both axes and the kernel covers every phase of the stride (`k ≥ s`).
+    /// At stride 1 these are the "same" convolutions (`2p = k − 1`) and the
+    /// planes are the input's own; at stride `s > 1` they are its `s²`
+    /// phase planes ([`split_phases`]), each `H_out × W_out`: input pixel
+    /// `(s·i + ry, s·j + rx)` is pixel `(i, j)` of phase `(ry, rx)`.
+    fn shifted_planes(&self) -> bool {
+        !self.pointwise()
+            && self.k >= self.stride
+            && self.h == self.ho * self.stride
+            && self.w == self.wo * self.stride
+    }
+
+    /// Phase planes per channel: `s²` (1 at stride 1).
+    fn phases(&self) -> usize {
+        self.stride * self.stride
+    }
+
+    /// For [`shifted_planes`](Self::shifted_planes): the plane (within an
+    /// image's `C_in·s²` planes) that patch-matrix row `r = (c, ky, kx)`
+    /// copies, and its shift. Tap `ky` reads input row `s·oy + ky − p =
+    /// s·(oy + dy) + ry` with `dy = ⌊(ky − p) / s⌋`, `ry = (ky − p) mod s`:
+    /// row `oy + dy` of a phase-`ry` plane.
+    fn shifted_row(&self, r: usize) -> (usize, FlatShift) {
+        let (c, ky, kx) = (r / (self.k * self.k), (r / self.k) % self.k, r % self.k);
+        let s = self.stride as isize;
+        let tap = |kk: usize| {
+            let d = kk as isize - self.pad as isize;
+            (d.div_euclid(s), d.rem_euclid(s) as usize)
+        };
+        let ((dy, ry), (dx, rx)) = (tap(ky), tap(kx));
+        let plane = (c * self.stride + ry) * self.stride + rx;
+        (plane, FlatShift::new(self.ho, self.wo, dy, dx))
     }
 
     /// A 1×1 stride-1 unpadded convolution: the patch matrix of one image
@@ -276,8 +305,8 @@ fn valid_range(out: usize, len: usize, s: usize, kk: usize, p: usize) -> (usize,
 /// `col[(c·k + ky)·k + kx][img·HWo + oy·Wo + ox] =
 /// x[img][c][oy·s + ky − p][ox·s + kx − p]` (zero outside the image).
 fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
-    if g.same_width() {
-        return im2col_flat(g, imgs, x, col);
+    if g.shifted_planes() {
+        return im2col_shifted(g, imgs, x, col);
     }
     let (hw, hwo) = (g.h * g.w, g.hwo());
     let cols = imgs * hwo;
@@ -316,32 +345,39 @@ fn im2col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// A row `(c, ky, kx)` of the patch matrix of a stride-1 convolution
-/// whose output is as wide as its input, for one image, as a shifted flat
-/// copy of the input plane: element `i` of the output plane reads input
-/// element `i + shift`. The rows `[ylo, yhi)` that see the image at all are
+/// A row of the patch matrix, for one image, as a shifted flat copy of a
+/// plane as large as the output (the input plane itself for a "same"
+/// stride-1 convolution, a phase plane at stride 2; see
+/// [`Geom::shifted_planes`]): output pixel `(oy, ox)` reads plane pixel
+/// `(oy + dy, ox + dx)`, so element `i` of the output plane reads plane
+/// element `i + shift`. The rows `[ylo, yhi)` that see the plane at all are
 /// copied in one piece, and the columns the shift wraps round to the
-/// neighbouring image row (`ox < xlo` or `ox ≥ xhi`) are then set to zero,
-/// instead of a copy and two fills per output row (rows of 12 to 48 pixels
-/// at the detector's sizes).
+/// neighbouring row (`ox < xlo` or `ox ≥ xhi`) are then set to zero,
+/// instead of a copy and two fills per output row (rows of 4 to 48 pixels
+/// at the detector's and convnet-ref's sizes).
 struct FlatShift {
-    /// Output rows `[ylo, yhi)` inside the image, as flat indices.
+    /// Output rows `[ylo, yhi)` inside the plane, as flat indices.
     rows: (usize, usize),
-    /// Output columns `[xlo, xhi)` inside the image.
+    /// Output columns `[xlo, xhi)` inside the plane.
     cols: (usize, usize),
-    /// Input index minus output index.
+    /// Plane index minus output index.
     shift: isize,
 }
 
 impl FlatShift {
-    fn new(g: &Geom, ky: usize, kx: usize) -> Self {
-        let (ylo, yhi) = valid_range(g.ho, g.h, 1, ky, g.pad);
-        let (xlo, xhi) = valid_range(g.wo, g.w, 1, kx, g.pad);
-        let shift = (ky as isize - g.pad as isize) * g.w as isize + kx as isize - g.pad as isize;
+    /// The shift by `(dy, dx)` on `ho × wo` planes.
+    fn new(ho: usize, wo: usize, dy: isize, dx: isize) -> Self {
+        // Output positions o along an axis of `len` with o + d in [0, len).
+        let inside = |len: usize, d: isize| {
+            let len = len as isize;
+            let lo = (-d).clamp(0, len);
+            (lo as usize, (len - d).clamp(lo, len) as usize)
+        };
+        let ((ylo, yhi), cols) = (inside(ho, dy), inside(wo, dx));
         FlatShift {
-            rows: (ylo * g.wo, yhi * g.wo),
-            cols: (xlo, xhi),
-            shift,
+            rows: (ylo * wo, yhi * wo),
+            cols,
+            shift: dy * wo as isize + dx,
         }
     }
 
@@ -367,15 +403,27 @@ impl FlatShift {
     }
 }
 
-/// [`im2col`] for a stride-1 convolution with `Wo = W` (see [`FlatShift`]).
-fn im2col_flat(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
-    let (hw, hwo) = (g.h * g.w, g.hwo());
+/// [`im2col`] by shifted planes ([`Geom::shifted_planes`]): at stride 1
+/// from the input's planes, at stride `s > 1` from its phase planes.
+fn im2col_shifted(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
+    if g.stride == 1 {
+        return im2col_from_planes(g, imgs, x, col);
+    }
+    with_scratch(x.len(), |planes| {
+        split_phases(g, x, planes);
+        im2col_from_planes(g, imgs, planes, col);
+    });
+}
+
+/// The patch matrix from the `C_in·s²` planes (each `H_out × W_out`) of
+/// each of `imgs` images.
+fn im2col_from_planes(g: &Geom, imgs: usize, planes: &[f32], col: &mut [f32]) {
+    let (hwo, per_img) = (g.hwo(), g.cin * g.phases());
     for (r, row) in col.chunks_mut(imgs * hwo).enumerate() {
-        let (c, ky, kx) = (r / (g.k * g.k), (r / g.k) % g.k, r % g.k);
-        let f = FlatShift::new(g, ky, kx);
-        let (lo, hi) = f.copied(hw);
+        let (plane, f) = g.shifted_row(r);
+        let (lo, hi) = f.copied(hwo);
         for (img, dst) in row.chunks_mut(hwo).enumerate() {
-            let src = &x[(img * g.cin + c) * hw..][..hw];
+            let src = &planes[(img * per_img + plane) * hwo..][..hwo];
             dst[..lo].fill(0.0);
             dst[hi..].fill(0.0);
             if hi > lo {
@@ -387,29 +435,90 @@ fn im2col_flat(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     }
 }
 
-/// [`col2im`] for a stride-1 convolution with `Wo = W`: the wrapped
-/// columns of each patch-matrix row are zeroed in `dcol` (they belong to
-/// the padding), then the row is added to the plane as one shifted run.
-fn col2im_flat(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
-    let (hw, hwo) = (g.h * g.w, g.hwo());
-    let cols = imgs * hwo;
-    dx.fill(0.0);
-    for (r, row) in dcol.chunks_mut(cols).enumerate() {
-        let (c, ky, kx) = (r / (g.k * g.k), (r / g.k) % g.k, r % g.k);
-        let f = FlatShift::new(g, ky, kx);
-        let (lo, hi) = f.copied(hw);
+/// [`col2im`] by shifted planes: each patch-matrix row's wrapped columns
+/// are zeroed in `dcol` (they belong to the padding), the row is added to
+/// its plane as one shifted run, and at stride `s > 1` the phase planes'
+/// gradients are then interleaved into `dx` (every input pixel is in
+/// exactly one phase).
+fn col2im_shifted(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
+    if g.stride == 1 {
+        return col2im_to_planes(g, imgs, dcol, dx);
+    }
+    with_scratch(dx.len(), |planes| {
+        col2im_to_planes(g, imgs, dcol, planes);
+        merge_phases(g, planes, dx);
+    });
+}
+
+/// The adjoint of [`im2col_from_planes`]: `planes` is overwritten.
+fn col2im_to_planes(g: &Geom, imgs: usize, dcol: &mut [f32], planes: &mut [f32]) {
+    let (hwo, per_img) = (g.hwo(), g.cin * g.phases());
+    planes.fill(0.0);
+    for (r, row) in dcol.chunks_mut(imgs * hwo).enumerate() {
+        let (plane, f) = g.shifted_row(r);
+        let (lo, hi) = f.copied(hwo);
         for (img, src) in row.chunks_mut(hwo).enumerate() {
             f.zero_wrapped(src, g.wo);
             if hi == lo {
                 continue;
             }
-            let plane = &mut dx[(img * g.cin + c) * hw..][..hw];
+            let dst = &mut planes[(img * per_img + plane) * hwo..][..hwo];
             let to = (lo as isize + f.shift) as usize;
-            for (p, v) in plane[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+            for (p, v) in dst[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
                 *p += v;
             }
         }
     }
+}
+
+/// Splits NCHW images `x` (`H = s·H_out`, `W = s·W_out`) into their phase
+/// planes: `planes[((img·C + c)·s + ry)·s + rx]` is the `H_out × W_out`
+/// plane of pixels `(s·i + ry, s·j + rx)` of channel `c`.
+fn split_phases(g: &Geom, x: &[f32], planes: &mut [f32]) {
+    for (n, row) in x.chunks(g.w).enumerate() {
+        let (first, step) = phase_rows(g, n);
+        if g.stride == 2 {
+            let (even, odd) = planes[first..].split_at_mut(step);
+            for ((pair, e), o) in row
+                .chunks_exact(2)
+                .zip(&mut even[..g.wo])
+                .zip(&mut odd[..g.wo])
+            {
+                (*e, *o) = (pair[0], pair[1]);
+            }
+            continue;
+        }
+        for (rx, v) in row.iter().enumerate() {
+            planes[first + (rx % g.stride) * step + rx / g.stride] = *v;
+        }
+    }
+}
+
+/// The inverse of [`split_phases`]: writes every pixel of `dx` from its
+/// phase plane.
+fn merge_phases(g: &Geom, planes: &[f32], dx: &mut [f32]) {
+    for (n, row) in dx.chunks_mut(g.w).enumerate() {
+        let (first, step) = phase_rows(g, n);
+        if g.stride == 2 {
+            let (even, odd) = (&planes[first..][..g.wo], &planes[first + step..][..g.wo]);
+            for ((pair, e), o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
+                (pair[0], pair[1]) = (*e, *o);
+            }
+            continue;
+        }
+        for (rx, v) in row.iter_mut().enumerate() {
+            *v = planes[first + (rx % g.stride) * step + rx / g.stride];
+        }
+    }
+}
+
+/// For input row `n` (of all images' channels, in order): where phase
+/// `rx = 0`'s row of it starts in the phase planes, and how far apart the
+/// rows of phases `rx` and `rx + 1` are (one plane).
+fn phase_rows(g: &Geom, n: usize) -> (usize, usize) {
+    let (chan, iy) = (n / g.h, n % g.h);
+    let (s, hwo) = (g.stride, g.hwo());
+    (((chan * s + iy % s) * s * hwo) + (iy / s) * g.wo, hwo)
 }
 
 /// `dst[i] = src[2i]` (written with pairs so that it vectorises).
@@ -438,8 +547,8 @@ fn scatter_add2(dst: &mut [f32], src: &[f32]) {
 /// The adjoint of [`im2col`]: sums the patch-matrix gradient of `imgs`
 /// images back into their NCHW input gradient `dx` (overwritten).
 fn col2im(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
-    if g.same_width() {
-        return col2im_flat(g, imgs, dcol, dx);
+    if g.shifted_planes() {
+        return col2im_shifted(g, imgs, dcol, dx);
     }
     let (hw, hwo) = (g.h * g.w, g.hwo());
     let cols = imgs * hwo;

@@ -215,6 +215,39 @@ fn fast_conv_matches_stock_on_the_detectors_shapes() {
 }
 
 #[test]
+fn fast_conv_matches_stock_through_phase_planes() {
+    // Inputs `s` times the output on both axes with `k ≥ s` take the
+    // phase-plane im2col/col2im: stride 2 (convnet-ref's and the
+    // detector's downsampling), stride 3, non-square and one-pixel
+    // outputs, one image per unit and several.
+    let mut rng = ChaCha8Rng::seed_from_u64(17);
+    // (n, cin, cout, k, stride, pad, size)
+    for (n, cin, cout, k, stride, pad, size) in [
+        (2, 3, 5, 3, 2, 1, (8, 8)),
+        (3, 4, 6, 3, 2, 1, (6, 10)),
+        (5, 2, 3, 3, 2, 1, (2, 2)),
+        (2, 3, 4, 2, 2, 0, (8, 6)),
+        (2, 3, 4, 3, 3, 0, (9, 9)),
+        (2, 2, 3, 5, 3, 1, (6, 9)),
+    ] {
+        for relu in [false, true] {
+            let case = Case {
+                n,
+                cin,
+                cout,
+                size,
+                k,
+                stride,
+                pad,
+                bias: relu,
+                relu,
+            };
+            check(&mut rng, &case);
+        }
+    }
+}
+
+#[test]
 fn fast_conv_relu_matches_stock_on_the_reference_nets_shapes() {
     // convnet-ref at a small scale: batches of several images per unit of
     // work (small outputs) and of one (large outputs), with bias and ReLU.
