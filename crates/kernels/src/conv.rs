@@ -948,6 +948,12 @@ impl CustomOp3 for ConvBwd {
         // Both gradients by Winograd: the input gradient's weights (the
         // turned kernels) once, if it is needed.
         let wino = self.winograd.then(|| g.winograd_backward()).flatten();
+        // The GEMM path accumulates each thread's weight gradient
+        // transposed, as `ckk × C_out`: the product then packs `dY`
+        // (`C_out × cols`) rather than the patch matrix (`ckk × cols`, 9·C_in
+        // rows against C_out) to feed the `gemm` crate's micro-kernel, which
+        // runs along the output's columns.
+        let dw_t = wino.is_none();
         let wino_dx_weights = match wino {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),
@@ -1021,10 +1027,11 @@ impl CustomOp3 for ConvBwd {
                         fill_col(&g, imgs, x_u, buf);
                         buf
                     };
-                    // dW (C_out × ckk) += dY (C_out × cols) · colᵀ (cols × ckk)
+                    // dW (C_out × ckk) += dY (C_out × cols) · colᵀ (cols × ckk),
+                    // accumulated transposed (`ckk × C_out`, see `dw_t`).
                     sgemm::gemm(
                         (g.cout, ckk, cols),
-                        sgemm::MatMut::new(dw, ckk, 1),
+                        sgemm::MatMut::new(dw, 1, g.cout),
                         true,
                         sgemm::Mat::new(dy, cols, 1),
                         sgemm::Mat::new(col, 1, cols),
@@ -1068,6 +1075,18 @@ impl CustomOp3 for ConvBwd {
         out.resize(x_len + wl + bl, 0.0);
         let tail = &mut out[x_len..];
         for p in partial.chunks(wl + g.cout) {
+            if dw_t {
+                let (dwp, dbp) = p.split_at(wl);
+                for (k, col) in dwp.chunks(g.cout).enumerate() {
+                    for (co, v) in col.iter().enumerate() {
+                        tail[co * ckk + k] += v;
+                    }
+                }
+                for (o, v) in tail[wl..].iter_mut().zip(&dbp[..bl]) {
+                    *o += v;
+                }
+                continue;
+            }
             for (o, v) in tail.iter_mut().zip(&p[..wl + bl]) {
                 *o += v;
             }
