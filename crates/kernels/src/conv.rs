@@ -233,21 +233,25 @@ impl Geom {
         self.stride * self.stride
     }
 
-    /// For [`shifted_planes`](Self::shifted_planes): the plane (within an
-    /// image's `C_in·s²` planes) that patch-matrix row `r = (c, ky, kx)`
-    /// copies, and its shift. Tap `ky` reads input row `s·oy + ky − p =
-    /// s·(oy + dy) + ry` with `dy = ⌊(ky − p) / s⌋`, `ry = (ky − p) mod s`:
-    /// row `oy + dy` of a phase-`ry` plane.
-    fn shifted_row(&self, r: usize) -> (usize, FlatShift) {
-        let (c, ky, kx) = (r / (self.k * self.k), (r / self.k) % self.k, r % self.k);
+    /// For [`shifted_planes`](Self::shifted_planes), per kernel tap
+    /// `(ky, kx)` (in row-major order): the phase plane it reads (within a
+    /// channel's `s²`) and its shift. Tap `ky` reads input row `s·oy + ky −
+    /// p = s·(oy + dy) + ry` with `dy = ⌊(ky − p) / s⌋`, `ry = (ky − p) mod
+    /// s`: row `oy + dy` of a phase-`ry` plane. Patch-matrix row `(c, ky,
+    /// kx)` copies plane `c·s² + phase` of its image.
+    fn shifted_taps(&self) -> Vec<(usize, FlatShift)> {
         let s = self.stride as isize;
         let tap = |kk: usize| {
             let d = kk as isize - self.pad as isize;
             (d.div_euclid(s), d.rem_euclid(s) as usize)
         };
-        let ((dy, ry), (dx, rx)) = (tap(ky), tap(kx));
-        let plane = (c * self.stride + ry) * self.stride + rx;
-        (plane, FlatShift::new(self.ho, self.wo, dy, dx))
+        (0..self.k * self.k)
+            .map(|t| {
+                let ((dy, ry), (dx, rx)) = (tap(t / self.k), tap(t % self.k));
+                let phase = ry * self.stride + rx;
+                (phase, FlatShift::new(self.ho, self.wo, dy, dx))
+            })
+            .collect()
     }
 
     /// A 1×1 stride-1 unpadded convolution: the patch matrix of one image
@@ -418,9 +422,10 @@ fn im2col_shifted(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
 /// The patch matrix from the `C_in·s²` planes (each `H_out × W_out`) of
 /// each of `imgs` images.
 fn im2col_from_planes(g: &Geom, imgs: usize, planes: &[f32], col: &mut [f32]) {
-    let (hwo, per_img) = (g.hwo(), g.cin * g.phases());
+    let (hwo, per_img, taps) = (g.hwo(), g.cin * g.phases(), g.shifted_taps());
     for (r, row) in col.chunks_mut(imgs * hwo).enumerate() {
-        let (plane, f) = g.shifted_row(r);
+        let ((phase, f), c) = (&taps[r % taps.len()], r / taps.len());
+        let plane = c * g.phases() + phase;
         let (lo, hi) = f.copied(hwo);
         for (img, dst) in row.chunks_mut(hwo).enumerate() {
             let src = &planes[(img * per_img + plane) * hwo..][..hwo];
@@ -452,10 +457,11 @@ fn col2im_shifted(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
 
 /// The adjoint of [`im2col_from_planes`]: `planes` is overwritten.
 fn col2im_to_planes(g: &Geom, imgs: usize, dcol: &mut [f32], planes: &mut [f32]) {
-    let (hwo, per_img) = (g.hwo(), g.cin * g.phases());
+    let (hwo, per_img, taps) = (g.hwo(), g.cin * g.phases(), g.shifted_taps());
     planes.fill(0.0);
     for (r, row) in dcol.chunks_mut(imgs * hwo).enumerate() {
-        let (plane, f) = g.shifted_row(r);
+        let ((phase, f), c) = (&taps[r % taps.len()], r / taps.len());
+        let plane = c * g.phases() + phase;
         let (lo, hi) = f.copied(hwo);
         for (img, src) in row.chunks_mut(hwo).enumerate() {
             f.zero_wrapped(src, g.wo);
@@ -1073,24 +1079,25 @@ impl CustomOp3 for ConvBwd {
         // Within the capacity reserved above: no reallocation.
         let x_len = out.len();
         out.resize(x_len + wl + bl, 0.0);
-        let tail = &mut out[x_len..];
-        for p in partial.chunks(wl + g.cout) {
-            if dw_t {
-                let (dwp, dbp) = p.split_at(wl);
-                for (k, col) in dwp.chunks(g.cout).enumerate() {
-                    for (co, v) in col.iter().enumerate() {
-                        tail[co * ckk + k] += v;
-                    }
-                }
-                for (o, v) in tail[wl..].iter_mut().zip(&dbp[..bl]) {
-                    *o += v;
-                }
-                continue;
-            }
-            for (o, v) in tail.iter_mut().zip(&p[..wl + bl]) {
+        // The threads' partials summed in thread order into the first,
+        // then moved to the output (transposed back if accumulated so).
+        let (sum, rest) = partial.split_at_mut(wl + g.cout);
+        for p in rest.chunks(wl + g.cout) {
+            for (o, v) in sum.iter_mut().zip(p) {
                 *o += v;
             }
         }
+        let (dw, db) = out[x_len..].split_at_mut(wl);
+        if dw_t {
+            for (k, col) in sum[..wl].chunks(g.cout).enumerate() {
+                for (co, v) in col.iter().enumerate() {
+                    dw[co * ckk + k] = *v;
+                }
+            }
+        } else {
+            dw.copy_from_slice(&sum[..wl]);
+        }
+        db.copy_from_slice(&sum[wl..wl + bl]);
         let len = out.len();
         Ok((CpuStorage::F32(out), Shape::from(len)))
     }
