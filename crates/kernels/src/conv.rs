@@ -455,23 +455,46 @@ fn col2im_shifted(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
     });
 }
 
-/// The adjoint of [`im2col_from_planes`]: `planes` is overwritten.
+/// The adjoint of [`im2col_from_planes`]: `planes` is overwritten. A
+/// phase's unshifted tap (`dy = dx = 0`, which sees the whole plane) is
+/// copied rather than added, so only planes without one are zeroed first.
 fn col2im_to_planes(g: &Geom, imgs: usize, dcol: &mut [f32], planes: &mut [f32]) {
-    let (hwo, per_img, taps) = (g.hwo(), g.cin * g.phases(), g.shifted_taps());
-    planes.fill(0.0);
-    for (r, row) in dcol.chunks_mut(imgs * hwo).enumerate() {
-        let ((phase, f), c) = (&taps[r % taps.len()], r / taps.len());
-        let plane = c * g.phases() + phase;
-        let (lo, hi) = f.copied(hwo);
-        for (img, src) in row.chunks_mut(hwo).enumerate() {
-            f.zero_wrapped(src, g.wo);
-            if hi == lo {
+    let (hwo, phases, taps) = (g.hwo(), g.phases(), g.shifted_taps());
+    let per_img = g.cin * phases;
+    let row_len = imgs * hwo;
+    let mut whole = vec![None; phases];
+    for (t, (phase, f)) in taps.iter().enumerate() {
+        if f.shift == 0 && f.rows == (0, hwo) && f.cols == (0, g.wo) {
+            whole[*phase] = Some(t);
+        }
+    }
+    for (c, rows) in dcol.chunks_mut(row_len * taps.len()).enumerate() {
+        for (phase, t) in whole.iter().enumerate() {
+            for img in 0..imgs {
+                let dst = &mut planes[(img * per_img + c * phases + phase) * hwo..][..hwo];
+                match t {
+                    Some(t) => dst.copy_from_slice(&rows[t * row_len + img * hwo..][..hwo]),
+                    None => dst.fill(0.0),
+                }
+            }
+        }
+        for (t, row) in rows.chunks_mut(row_len).enumerate() {
+            let (phase, f) = &taps[t];
+            if whole[*phase] == Some(t) {
                 continue;
             }
-            let dst = &mut planes[(img * per_img + plane) * hwo..][..hwo];
-            let to = (lo as isize + f.shift) as usize;
-            for (p, v) in dst[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
-                *p += v;
+            let plane = c * phases + phase;
+            let (lo, hi) = f.copied(hwo);
+            for (img, src) in row.chunks_mut(hwo).enumerate() {
+                f.zero_wrapped(src, g.wo);
+                if hi == lo {
+                    continue;
+                }
+                let dst = &mut planes[(img * per_img + plane) * hwo..][..hwo];
+                let to = (lo as isize + f.shift) as usize;
+                for (p, v) in dst[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                    *p += v;
+                }
             }
         }
     }
