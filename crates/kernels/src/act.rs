@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 
 use crate::Kernels;
-use crate::par::{f32_slice, fill_parts};
+use crate::par::{f32_slice, fill_parts_uninit, write_all};
 
 /// Elements per unit of work of the element-wise ops (small enough to
 /// split a layer across threads, big enough to amortise the dispatch).
@@ -48,11 +48,10 @@ fn zip_map(
         candle_core::bail!("{name}: shapes {:?} and {:?} differ", l1.dims(), l2.dims());
     }
     let (a, b) = (f32_slice(s1, l1, name)?, f32_slice(s2, l2, name)?);
-    let out = fill_parts(a.len(), a.len(), UNIT, |u, part| {
-        let (a, b) = (&a[u * UNIT..], &b[u * UNIT..]);
-        for ((o, &x), &y) in part.iter_mut().zip(a).zip(b) {
-            *o = f(x, y);
-        }
+    let out = fill_parts_uninit(a.len(), a.len(), UNIT, |u, part| {
+        let n = part.len();
+        let (a, b) = (&a[u * UNIT..][..n], &b[u * UNIT..][..n]);
+        write_all(part, a.iter().zip(b).map(|(&x, &y)| f(x, y)))
     });
     Ok((CpuStorage::F32(out), l1.shape().clone()))
 }

@@ -28,6 +28,7 @@
 //! The caller chooses the implementation with a [`Kernels`] value.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
 mod winograd;
 
@@ -35,7 +36,8 @@ use crate::Kernels;
 use crate::act::relu_grad_at;
 use crate::norm::lanes;
 use crate::par::{
-    f32_slice, fill_parts, lock, pool_thread, pool_threads, run_units_static, split_mut,
+    as_uninit, f32_slice, fill_parts, fill_parts_uninit, init_chunks, interleave2, lock,
+    pool_thread, pool_threads, run_units_static, split_mut, write_all, zeroed,
 };
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
@@ -445,59 +447,75 @@ fn im2col_from_planes(g: &Geom, imgs: usize, planes: &[f32], col: &mut [f32]) {
 /// its plane as one shifted run, and at stride `s > 1` the phase planes'
 /// gradients are then interleaved into `dx` (every input pixel is in
 /// exactly one phase).
-fn col2im_shifted(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
+fn col2im_shifted<'d>(
+    g: &Geom,
+    imgs: usize,
+    dcol: &mut [f32],
+    dx: &'d mut [MaybeUninit<f32>],
+) -> &'d mut [f32] {
     if g.stride == 1 {
         return col2im_to_planes(g, imgs, dcol, dx);
     }
     with_scratch(dx.len(), |planes| {
-        col2im_to_planes(g, imgs, dcol, planes);
-        merge_phases(g, planes, dx);
-    });
+        // SAFETY: `col2im_to_planes` only writes values through the view.
+        #[allow(unsafe_code)]
+        let view = unsafe { as_uninit(planes) };
+        let planes = col2im_to_planes(g, imgs, dcol, view);
+        merge_phases(g, planes, dx)
+    })
 }
 
 /// The adjoint of [`im2col_from_planes`]: `planes` is overwritten. A
 /// phase's unshifted tap (`dy = dx = 0`, which sees the whole plane) is
 /// copied rather than added, so only planes without one are zeroed first.
-fn col2im_to_planes(g: &Geom, imgs: usize, dcol: &mut [f32], planes: &mut [f32]) {
+fn col2im_to_planes<'p>(
+    g: &Geom,
+    imgs: usize,
+    dcol: &mut [f32],
+    planes: &'p mut [MaybeUninit<f32>],
+) -> &'p mut [f32] {
     let (hwo, phases, taps) = (g.hwo(), g.phases(), g.shifted_taps());
-    let per_img = g.cin * phases;
-    let row_len = imgs * hwo;
+    let (per_img, row_len, kk) = (g.cin * phases, imgs * hwo, taps.len());
     let mut whole = vec![None; phases];
     for (t, (phase, f)) in taps.iter().enumerate() {
         if f.shift == 0 && f.rows == (0, hwo) && f.cols == (0, g.wo) {
             whole[*phase] = Some(t);
         }
     }
-    for (c, rows) in dcol.chunks_mut(row_len * taps.len()).enumerate() {
-        for (phase, t) in whole.iter().enumerate() {
-            for img in 0..imgs {
-                let dst = &mut planes[(img * per_img + c * phases + phase) * hwo..][..hwo];
-                match t {
-                    Some(t) => dst.copy_from_slice(&rows[t * row_len + img * hwo..][..hwo]),
-                    None => dst.fill(0.0),
-                }
-            }
+    let planes = init_chunks(planes, hwo, |i, dst| {
+        let (img, plane) = (i / per_img, i % per_img);
+        let (c, phase) = (plane / phases, plane % phases);
+        match whole[phase] {
+            Some(t) => write_all(
+                dst,
+                dcol[(c * kk + t) * row_len + img * hwo..][..hwo]
+                    .iter()
+                    .copied(),
+            ),
+            None => zeroed(dst),
         }
-        for (t, row) in rows.chunks_mut(row_len).enumerate() {
-            let (phase, f) = &taps[t];
-            if whole[*phase] == Some(t) {
+    });
+    for (r, row) in dcol.chunks_mut(row_len).enumerate() {
+        let (c, t) = (r / kk, r % kk);
+        let (phase, f) = &taps[t];
+        if whole[*phase] == Some(t) {
+            continue;
+        }
+        let plane = c * phases + phase;
+        let (lo, hi) = f.copied(hwo);
+        for (img, src) in row.chunks_mut(hwo).enumerate() {
+            f.zero_wrapped(src, g.wo);
+            if hi == lo {
                 continue;
             }
-            let plane = c * phases + phase;
-            let (lo, hi) = f.copied(hwo);
-            for (img, src) in row.chunks_mut(hwo).enumerate() {
-                f.zero_wrapped(src, g.wo);
-                if hi == lo {
-                    continue;
-                }
-                let dst = &mut planes[(img * per_img + plane) * hwo..][..hwo];
-                let to = (lo as isize + f.shift) as usize;
-                for (p, v) in dst[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
-                    *p += v;
-                }
+            let dst = &mut planes[(img * per_img + plane) * hwo..][..hwo];
+            let to = (lo as isize + f.shift) as usize;
+            for (p, v) in dst[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+                *p += v;
             }
         }
     }
+    planes
 }
 
 /// Splits NCHW images `x` (`H = s·H_out`, `W = s·W_out`) into their phase
@@ -525,20 +543,22 @@ fn split_phases(g: &Geom, x: &[f32], planes: &mut [f32]) {
 
 /// The inverse of [`split_phases`]: writes every pixel of `dx` from its
 /// phase plane.
-fn merge_phases(g: &Geom, planes: &[f32], dx: &mut [f32]) {
-    for (n, row) in dx.chunks_mut(g.w).enumerate() {
+fn merge_phases<'d>(g: &Geom, planes: &[f32], dx: &'d mut [MaybeUninit<f32>]) -> &'d mut [f32] {
+    let s = g.stride;
+    init_chunks(dx, g.w, |n, row| {
         let (first, step) = phase_rows(g, n);
-        if g.stride == 2 {
-            let (even, odd) = (&planes[first..][..g.wo], &planes[first + step..][..g.wo]);
-            for ((pair, e), o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
-                (pair[0], pair[1]) = (*e, *o);
-            }
-            continue;
+        if s == 2 {
+            return interleave2(
+                row,
+                &planes[first..][..g.wo],
+                &planes[first + step..][..g.wo],
+            );
         }
-        for (rx, v) in row.iter_mut().enumerate() {
-            *v = planes[first + (rx % g.stride) * step + rx / g.stride];
-        }
-    }
+        write_all(
+            row,
+            (0..g.w).map(|rx| planes[first + (rx % s) * step + rx / s]),
+        )
+    })
 }
 
 /// For input row `n` (of all images' channels, in order): where phase
@@ -575,15 +595,20 @@ fn scatter_add2(dst: &mut [f32], src: &[f32]) {
 
 /// The adjoint of [`im2col`]: sums the patch-matrix gradient of `imgs`
 /// images back into their NCHW input gradient `dx` (overwritten).
-fn col2im(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
+fn col2im<'d>(
+    g: &Geom,
+    imgs: usize,
+    dcol: &mut [f32],
+    dx: &'d mut [MaybeUninit<f32>],
+) -> &'d mut [f32] {
     if g.shifted_planes() {
         return col2im_shifted(g, imgs, dcol, dx);
     }
+    let dx = zeroed(dx);
     let (hw, hwo) = (g.h * g.w, g.hwo());
     let cols = imgs * hwo;
     for (i, plane) in dx.chunks_mut(hw).enumerate() {
         let (img, c) = (i / g.cin, i % g.cin);
-        plane.fill(0.0);
         for ky in 0..g.k {
             let (ylo, yhi) = valid_range(g.ho, g.h, g.stride, ky, g.pad);
             for kx in 0..g.k {
@@ -613,15 +638,24 @@ fn col2im(g: &Geom, imgs: usize, dcol: &mut [f32], dx: &mut [f32]) {
             }
         }
     }
+    dx
 }
 
 /// `(C, N, HW)` → `(N, C, HW)` with an epilogue: `bias[c]` added if
 /// given, then a ReLU if `relu` ([`Epilogue::NONE`] only moves the data).
-fn cn_to_nc(src: &[f32], dst: &mut [f32], n: usize, c: usize, hw: usize, epi: Epilogue) {
-    for (i, d) in dst.chunks_mut(hw).enumerate() {
+/// Every element of `dst` is written; it is returned initialised.
+fn cn_to_nc<'d>(
+    src: &[f32],
+    dst: &'d mut [MaybeUninit<f32>],
+    n: usize,
+    c: usize,
+    hw: usize,
+    epi: Epilogue,
+) -> &'d mut [f32] {
+    init_chunks(dst, hw, |i, d| {
         let (img, ch) = (i / c, i % c);
-        epi.write(d, &src[(ch * n + img) * hw..][..hw], ch);
-    }
+        epi.write(d, &src[(ch * n + img) * hw..][..hw], ch)
+    })
 }
 
 /// What the forward adds to a channel's row of the product: a bias, a ReLU.
@@ -638,16 +672,13 @@ impl Epilogue<'_> {
         relu: false,
     };
 
-    /// `dst = relu?(src + bias[ch])`.
-    fn write(&self, dst: &mut [f32], src: &[f32], ch: usize) {
+    /// `dst = relu?(src + bias[ch])`, returned initialised.
+    fn write<'d>(&self, dst: &'d mut [MaybeUninit<f32>], src: &[f32], ch: usize) -> &'d mut [f32] {
         let b = self.bias.map_or(0.0, |b| b[ch]);
         match (self.bias.is_some(), self.relu) {
-            (false, false) => dst.copy_from_slice(src),
-            (true, false) => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s + b),
-            (_, true) => dst
-                .iter_mut()
-                .zip(src)
-                .for_each(|(d, s)| *d = (s + b).max(0.0)),
+            (false, false) => write_all(dst, src.iter().copied()),
+            (true, false) => write_all(dst, src.iter().map(|s| s + b)),
+            (_, true) => write_all(dst, src.iter().map(|s| (s + b).max(0.0))),
         }
     }
 
@@ -729,6 +760,15 @@ fn fill_col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     }
 }
 
+/// Pins a backward unit's signature: its input gradient part comes in
+/// uninitialised and goes out written, with the same lifetime.
+fn unit_fn<F>(f: F) -> F
+where
+    F: for<'p> Fn(usize, Option<&'p mut [MaybeUninit<f32>]>) -> Option<&'p mut [f32]> + Sync,
+{
+    f
+}
+
 /// Forward of the fast convolution (`(x, w)` or `(x, w, bias)`).
 #[derive(Debug, Clone, Copy)]
 struct ConvFwd {
@@ -773,7 +813,8 @@ impl ConvFwd {
             });
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
         }
-        let y = fill_parts(len, len, per * g.cout * hwo, |u, out| {
+        // Every unit writes all of its output: no zeroing first.
+        let y = fill_parts_uninit(len, len, per * g.cout * hwo, |u, out| {
             let imgs = out.len() / (g.cout * hwo).max(1);
             let cols = imgs * hwo;
             let x_u = &xs[u * per * chw..][..imgs * chw];
@@ -786,27 +827,20 @@ impl ConvFwd {
                     buf
                 };
                 // Y (C_out × imgs·HWo) = W (C_out × ckk) · col (ckk × imgs·HWo)
-                let product = |dst: &mut [f32]| {
-                    sgemm::gemm(
-                        (g.cout, cols, ckk),
-                        sgemm::MatMut::new(dst, cols, 1),
-                        false,
-                        sgemm::Mat::new(ws, ckk, 1),
-                        sgemm::Mat::new(col, cols, 1),
-                    );
-                };
+                let dims = (g.cout, cols, ckk);
+                let (lhs, rhs) = (sgemm::Mat::new(ws, ckk, 1), sgemm::Mat::new(col, cols, 1));
                 if imgs == 1 {
-                    product(out);
+                    let out = sgemm::gemm_into(dims, out, lhs, rhs);
                     for (ch, row) in out.chunks_mut(hwo).enumerate() {
                         epi.apply(row, ch);
                     }
-                } else {
-                    with_scratch(g.cout * cols, |tmp| {
-                        product(tmp);
-                        cn_to_nc(tmp, out, imgs, g.cout, hwo, epi);
-                    });
+                    return out;
                 }
-            });
+                with_scratch(g.cout * cols, |tmp| {
+                    sgemm::gemm(dims, sgemm::MatMut::new(tmp, cols, 1), false, lhs, rhs);
+                    cn_to_nc(tmp, out, imgs, g.cout, hwo, epi)
+                })
+            })
         });
         Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))))
     }
@@ -995,7 +1029,7 @@ impl CustomOp3 for ConvBwd {
         let mut partial = vec![0f32; threads * (wl + g.cout)];
         let partials = split_mut(&mut partial, wl + g.cout);
         // The unit's gradients; `dxu` is its images' input gradient.
-        let unit = |u: usize, dxu: Option<&mut [f32]>| {
+        let unit = unit_fn(|u, dxu| {
             let imgs = per.min(g.n - u * per);
             let cols = imgs * hwo;
             let mut part = lock(&partials[pool_thread()]);
@@ -1022,9 +1056,11 @@ impl CustomOp3 for ConvBwd {
                         }
                     }
                     winograd::weight_grad_unit(sw, imgs, x_u, dy_u, dw);
-                    if let Some(dxu) = dxu {
+                    dxu.map(|dxu| {
+                        let dxu = zeroed(dxu);
                         winograd::conv_unit(sdx, imgs, dy_u, &wino_dx_weights, dxu, Epilogue::NONE);
-                    }
+                        dxu
+                    })
                 });
             }
             let copy = imgs > 1 || relu_u.is_some();
@@ -1065,37 +1101,36 @@ impl CustomOp3 for ConvBwd {
                         sgemm::Mat::new(dy, cols, 1),
                         sgemm::Mat::new(col, 1, cols),
                     );
-                    let Some(dxu) = dxu else {
-                        return;
-                    };
+                    let dxu = dxu?;
                     // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols),
-                    // written over the patch matrix.
-                    let dcol: &mut [f32] = if direct { &mut *dxu } else { buf };
-                    sgemm::gemm(
-                        (ckk, cols, g.cout),
-                        sgemm::MatMut::new(dcol, cols, 1),
-                        false,
-                        sgemm::Mat::new(ws, 1, ckk),
-                        sgemm::Mat::new(dy, cols, 1),
-                    );
+                    // straight into the input gradient for a pointwise
+                    // convolution of one image, else over the patch matrix.
+                    let dims = (ckk, cols, g.cout);
+                    let (lhs, rhs) = (sgemm::Mat::new(ws, 1, ckk), sgemm::Mat::new(dy, cols, 1));
                     if direct {
-                        return;
+                        return Some(sgemm::gemm_into(dims, dxu, lhs, rhs));
                     }
-                    if g.pointwise() {
-                        cn_to_nc(buf, dxu, imgs, g.cin, hwo, Epilogue::NONE);
+                    sgemm::gemm(dims, sgemm::MatMut::new(buf, cols, 1), false, lhs, rhs);
+                    Some(if g.pointwise() {
+                        cn_to_nc(buf, dxu, imgs, g.cin, hwo, Epilogue::NONE)
                     } else {
-                        col2im(&g, imgs, buf, dxu);
-                    }
-                });
-            });
-        };
+                        col2im(&g, imgs, buf, dxu)
+                    })
+                })
+            })
+        });
         // `[dx | dw | db]`: the input gradient is filled by the units, with
         // room for the summed weight and bias gradients after it.
         let mut out = if self.need_dx {
             let len = xs.len();
-            fill_parts(len, len + wl + bl, per * chw, |u, dxu| unit(u, Some(dxu)))
+            // Every unit writes all of its input gradient: no zeroing.
+            fill_parts_uninit(len, len + wl + bl, per * chw, |u, dxu| {
+                unit(u, Some(dxu)).expect("a unit given its input gradient returns it")
+            })
         } else {
-            run_units_static(n_units, |u| unit(u, None));
+            run_units_static(n_units, |u| {
+                unit(u, None);
+            });
             Vec::with_capacity(wl + bl)
         };
         drop(partials);
@@ -1138,6 +1173,7 @@ pub fn gemm_flops() -> u64 {
 /// A safe, bounds-checked wrapper of the `gemm` crate's f32 matrix product.
 #[allow(unsafe_code)]
 mod sgemm {
+    use std::mem::MaybeUninit;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// Floating-point operations of every GEMM so far (see
@@ -1178,6 +1214,61 @@ mod sgemm {
     impl<'a> MatMut<'a> {
         pub(super) fn new(data: &'a mut [f32], rs: usize, cs: usize) -> Self {
             MatMut { data, rs, cs }
+        }
+    }
+
+    /// `dst = lhs · rhs` into uninitialised memory: `dst` is exactly the
+    /// `m × n` product, row-major (`rs = n`, `cs = 1`), and is returned
+    /// initialised.
+    ///
+    /// # Panics
+    ///
+    /// If `dst` is not `m·n` long, or as [`gemm`].
+    pub(super) fn gemm_into<'a>(
+        (m, n, k): (usize, usize, usize),
+        dst: &'a mut [MaybeUninit<f32>],
+        lhs: Mat<'_>,
+        rhs: Mat<'_>,
+    ) -> &'a mut [f32] {
+        assert_eq!(dst.len(), m * n, "gemm_into: destination is not m·n");
+        lhs.check(m, k);
+        rhs.check(k, n);
+        if k == 0 {
+            return crate::par::zeroed(dst);
+        }
+        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+        let as_isize = |s: usize| isize::try_from(s).expect("stride fits isize");
+        // SAFETY: as in `gemm`: every element read lies inside `lhs` and
+        // `rhs` (checked), `dst` is a unique borrow of exactly the `m × n`
+        // row-major product. With `read_dst` false, `gemm::gemm` sets its
+        // alpha to zero and writes every destination element without
+        // reading it (its first depth block stores `beta · accumulator`;
+        // later blocks read what the first wrote), so `dst` is written in
+        // full, never read uninitialised.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr().cast::<f32>(),
+                1,
+                as_isize(n),
+                false,
+                lhs.data.as_ptr(),
+                as_isize(lhs.cs),
+                as_isize(lhs.rs),
+                rhs.data.as_ptr(),
+                as_isize(rhs.cs),
+                as_isize(rhs.rs),
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+            // SAFETY: `gemm::gemm` wrote all `m·n` elements (above).
+            &mut *(dst as *mut [MaybeUninit<f32>] as *mut [f32])
         }
     }
 

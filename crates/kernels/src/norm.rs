@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use crate::par::{f32_slice, fill_parts, lock, run_units, split_mut};
+use crate::par::{
+    f32_slice, fill_parts_uninit, init_chunks, lock, run_units, split_mut, write_all,
+};
 
 /// Where the normalisation statistics come from.
 #[derive(Debug, Clone)]
@@ -219,8 +221,8 @@ impl CustomOp3 for NormFwd {
         );
         let st = self.compute_stats(&d, x);
         let per = d.planes_per_unit();
-        let y = fill_parts(x.len(), x.len(), per * d.hw, |u, part| {
-            for (i, out) in part.chunks_mut(d.hw).enumerate() {
+        let y = fill_parts_uninit(x.len(), x.len(), per * d.hw, |u, part| {
+            init_chunks(part, d.hw, |i, out| {
                 let p = u * per + i;
                 let (img, ch) = (p / d.c, p % d.c);
                 let s = self.set_of(&d, img, ch);
@@ -228,13 +230,11 @@ impl CustomOp3 for NormFwd {
                 let b = beta[ch] - st.mean[s] * a;
                 let src = &x[p * d.hw..][..d.hw];
                 if self.relu {
-                    out.iter_mut()
-                        .zip(src)
-                        .for_each(|(o, v)| *o = (v * a + b).max(0.0));
+                    write_all(out, src.iter().map(|v| (v * a + b).max(0.0)))
                 } else {
-                    out.iter_mut().zip(src).for_each(|(o, v)| *o = v * a + b);
+                    write_all(out, src.iter().map(|v| v * a + b))
                 }
-            }
+            })
         });
         // A forward pass computes its statistics once; a second evaluation
         // of the same op would compute the same values.
@@ -355,8 +355,8 @@ impl CustomOp3 for NormBwd<'_> {
                 }
             }
             // Room for dgamma and dbeta after dx, so that they need no copy.
-            out = fill_parts(x.len(), x.len() + 2 * c, per * d.hw, |u, part| {
-                for (i, o) in part.chunks_mut(d.hw).enumerate() {
+            out = fill_parts_uninit(x.len(), x.len() + 2 * c, per * d.hw, |u, part| {
+                init_chunks(part, d.hw, |i, o| {
                     let p = u * per + i;
                     let (img, ch) = (p / c, p % c);
                     let s = fwd.set_of(&d, img, ch);
@@ -366,16 +366,15 @@ impl CustomOp3 for NormBwd<'_> {
                     let k2 = -(rstd * rstd) * b[s] as f32;
                     let k3 = -rstd * a[s] as f32;
                     let r = p * d.hw..(p + 1) * d.hw;
-                    let it = o
-                        .iter_mut()
-                        .zip(&x[r.clone()])
-                        .zip(&y[r.clone()])
-                        .zip(&dy[r]);
-                    for (((o, &xv), &yv), &g) in it {
-                        let g = if relu && yv <= 0.0 { 0.0 } else { g };
-                        *o = k1 * g + k2 * (xv - mean) + k3;
-                    }
-                }
+                    let it = x[r.clone()].iter().zip(&y[r.clone()]).zip(&dy[r]);
+                    write_all(
+                        o,
+                        it.map(|((&xv, &yv), &g)| {
+                            let g = if relu && yv <= 0.0 { 0.0 } else { g };
+                            k1 * g + k2 * (xv - mean) + k3
+                        }),
+                    )
+                })
             });
         }
         out.extend(dgamma.iter().map(|&v| v as f32));

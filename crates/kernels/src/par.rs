@@ -95,12 +95,35 @@ pub(crate) fn f32_slice<'a>(
 /// `vec![0.0; len]` would zero the whole buffer on the calling thread
 /// (glibc's `calloc` clears reused heap memory with one `memset`) while the
 /// pool's other threads wait; here every thread clears its own parts, just
-/// before it writes them.
+/// before it writes them. Units that write every element of their part
+/// should use [`fill_parts_uninit`], which skips the zeroing.
 pub(crate) fn fill_parts(
     len: usize,
     capacity: usize,
     part_len: usize,
     f: impl Fn(usize, &mut [f32]) + Sync,
+) -> Vec<f32> {
+    fill_parts_uninit(len, capacity, part_len, |u, part| {
+        let part = zeroed(part);
+        f(u, part);
+        part
+    })
+}
+
+/// [`fill_parts`] for units that write every element of their part: unit
+/// `u` gets its part uninitialised and returns the same memory as
+/// initialised floats, written through [`write_all`], [`init_chunks`],
+/// [`zeroed`] or another writer that initialises all of it. No part is
+/// zeroed first, which saves one pass of memory writes over the buffer.
+///
+/// # Panics
+///
+/// If a unit returns a slice other than its own part.
+pub(crate) fn fill_parts_uninit(
+    len: usize,
+    capacity: usize,
+    part_len: usize,
+    f: impl for<'p> Fn(usize, &'p mut [MaybeUninit<f32>]) -> &'p mut [f32] + Sync,
 ) -> Vec<f32> {
     let mut buf: Vec<f32> = Vec::with_capacity(capacity.max(len));
     let spare = &mut buf.spare_capacity_mut()[..len];
@@ -109,21 +132,27 @@ pub(crate) fn fill_parts(
     let done: Vec<AtomicBool> = parts.iter().map(|_| AtomicBool::new(false)).collect();
     run_units_static(parts.len(), |u| {
         let mut part = lock(&parts[u]);
-        let zeroed = zero(&mut part);
+        let (at, n) = (part.as_ptr() as *const f32, part.len());
+        let filled = f(u, &mut part);
+        // A `&mut [f32]` over exactly this memory means that every element
+        // of the part is initialised.
+        assert!(
+            filled.as_ptr() == at && filled.len() == n,
+            "unit {u} returned another slice than its part"
+        );
         done[u].store(true, Ordering::Release);
-        f(u, zeroed);
     });
     // Every unit runs (a panic in one propagates before this point), but
     // initialising a part the pool skipped keeps this sound regardless.
     for (part, done) in parts.iter().zip(&done) {
         if !done.load(Ordering::Acquire) {
-            zero(&mut lock(part));
+            zeroed(&mut lock(part));
         }
     }
     drop(parts);
     // SAFETY: the parts cover `spare` (the first `len` elements of the
-    // spare capacity) and each was written in full by `zero`, by its unit
-    // or by the loop above, so the first `len` elements are initialised.
+    // spare capacity) and each is initialised: its unit returned a
+    // `&mut [f32]` over exactly its memory, or the loop above zeroed it.
     #[allow(unsafe_code)]
     unsafe {
         buf.set_len(len)
@@ -132,10 +161,101 @@ pub(crate) fn fill_parts(
 }
 
 /// Writes zeros over `part` and returns it as initialised floats.
-fn zero(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+pub(crate) fn zeroed(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
     part.fill(MaybeUninit::new(0.0));
-    // SAFETY: every element was just written, and `MaybeUninit<f32>` has
-    // the size, alignment and layout of `f32`.
+    // SAFETY: every element was just written.
+    unsafe_assume_init(part)
+}
+
+/// Writes `src` over `dst` (of the same length) and returns `dst` as
+/// initialised floats.
+///
+/// # Panics
+///
+/// If `src` does not have exactly `dst.len()` items.
+pub(crate) fn write_all(
+    dst: &mut [MaybeUninit<f32>],
+    src: impl ExactSizeIterator<Item = f32>,
+) -> &mut [f32] {
+    assert_eq!(src.len(), dst.len(), "write_all: lengths differ");
+    let mut written = 0;
+    for (d, v) in dst.iter_mut().zip(src) {
+        d.write(v);
+        written += 1;
+    }
+    assert_eq!(written, dst.len(), "write_all: the source ended early");
+    // SAFETY: the loop wrote all `dst.len()` elements (counted).
+    unsafe_assume_init(dst)
+}
+
+/// Initialises `dst` chunk by chunk (of `chunk` elements, the last may be
+/// shorter): `f(i, chunk_i)` must return chunk `i` itself, initialised.
+///
+/// # Panics
+///
+/// If `f` returns a slice other than the chunk it was given.
+pub(crate) fn init_chunks(
+    dst: &mut [MaybeUninit<f32>],
+    chunk: usize,
+    mut f: impl for<'c> FnMut(usize, &'c mut [MaybeUninit<f32>]) -> &'c mut [f32],
+) -> &mut [f32] {
+    for (i, c) in dst.chunks_mut(chunk.max(1)).enumerate() {
+        let (at, n) = (c.as_ptr() as *const f32, c.len());
+        let filled = f(i, c);
+        assert!(
+            filled.as_ptr() == at && filled.len() == n,
+            "init_chunks: chunk {i} not returned"
+        );
+    }
+    // SAFETY: every chunk was returned as a `&mut [f32]` over its own
+    // memory, so each is initialised, and the chunks cover `dst`.
+    unsafe_assume_init(dst)
+}
+
+/// `dst[2i] = a[i]`, `dst[2i + 1] = b[i]`, returning `dst` initialised.
+///
+/// # Panics
+///
+/// Unless `dst` is exactly twice as long as `a` and `b`.
+pub(crate) fn interleave2<'d>(
+    dst: &'d mut [MaybeUninit<f32>],
+    a: &[f32],
+    b: &[f32],
+) -> &'d mut [f32] {
+    assert!(
+        a.len() == b.len() && dst.len() == 2 * a.len(),
+        "interleave2: lengths"
+    );
+    for ((pair, &x), &y) in dst.chunks_exact_mut(2).zip(a).zip(b) {
+        pair[0].write(x);
+        pair[1].write(y);
+    }
+    // SAFETY: `dst` has `2·a.len()` elements and the loop wrote both of
+    // each of its `a.len()` pairs.
+    unsafe_assume_init(dst)
+}
+
+/// The view of `dst` as a buffer to overwrite, for a writer that takes
+/// uninitialised memory (the values are kept until it writes).
+///
+/// # Safety
+///
+/// Nothing may write an uninitialised value (`MaybeUninit::uninit()`)
+/// through the view: `dst` must stay initialised. The writers of this
+/// module only write values.
+#[allow(unsafe_code)]
+pub(crate) unsafe fn as_uninit(dst: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the caller keeps
+    // every element initialised.
+    unsafe { &mut *(dst as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
+/// `part` as initialised floats. Callers state why every element was
+/// written; it is the one place where that claim turns into a type.
+fn unsafe_assume_init(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: every caller has written every element of `part` (see the
+    // comment at each call), and `MaybeUninit<f32>` has the size,
+    // alignment and layout of `f32`.
     #[allow(unsafe_code)]
     unsafe {
         &mut *(part as *mut [MaybeUninit<f32>] as *mut [f32])
@@ -145,6 +265,59 @@ fn zero(part: &mut [MaybeUninit<f32>]) -> &mut [f32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_parts_uninit_keeps_what_every_unit_wrote() {
+        for (len, part) in [(0, 4), (1, 4), (10, 3), (100_000, 16_384)] {
+            let buf = fill_parts_uninit(len, len, part, |u, p| {
+                let at = u * part;
+                write_all(p, (at..at + p.len()).map(|i| i as f32))
+            });
+            assert_eq!(buf.len(), len);
+            assert!(buf.iter().enumerate().all(|(i, &v)| v == i as f32));
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "returned another slice than its part")]
+    fn fill_parts_uninit_rejects_a_unit_that_returns_another_slice() {
+        // Another buffer of the right length must be refused, not trusted.
+        fill_parts_uninit(8, 8, 4, |_, _| Box::leak(vec![0f32; 4].into_boxed_slice()));
+    }
+
+    /// An iterator whose `len` says more items than it yields.
+    struct Lying(std::ops::Range<usize>);
+
+    impl Iterator for Lying {
+        type Item = f32;
+        fn next(&mut self) -> Option<f32> {
+            self.0.next().map(|i| i as f32)
+        }
+    }
+
+    impl ExactSizeIterator for Lying {
+        fn len(&self) -> usize {
+            self.0.len() + 1
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "write_all")]
+    fn write_all_refuses_a_source_shorter_than_it_claims() {
+        let mut buf = vec![MaybeUninit::<f32>::uninit(); 4];
+        write_all(&mut buf, Lying(0..3));
+    }
+
+    #[test]
+    fn init_chunks_and_interleave2_write_every_element() {
+        let mut buf = vec![MaybeUninit::<f32>::uninit(); 10];
+        let (a, b) = ([1.0, 3.0, 5.0, 7.0, 9.0], [2.0, 4.0, 6.0, 8.0, 10.0]);
+        let out = init_chunks(&mut buf, 4, |i, c| {
+            let n = c.len() / 2;
+            interleave2(c, &a[2 * i..][..n], &b[2 * i..][..n])
+        });
+        assert_eq!(out, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]);
+    }
 
     #[test]
     fn fill_parts_gives_every_unit_its_zeroed_part() {
