@@ -402,9 +402,12 @@ impl FlatShift {
         if xlo == 0 && xhi == wo {
             return;
         }
-        for row in plane[self.rows.0..self.rows.1].chunks_mut(wo) {
-            row[..xlo].fill(0.0);
-            row[xhi..].fill(0.0);
+        // Column by column, as strided stores: the wrapped columns are one
+        // or two per row (the padding), and a `fill` per row would be a
+        // `memset` call for a single element.
+        let rows = &mut plane[self.rows.0..self.rows.1];
+        for x in (0..xlo).chain(xhi..wo) {
+            rows.iter_mut().skip(x).step_by(wo).for_each(|v| *v = 0.0);
         }
     }
 }
