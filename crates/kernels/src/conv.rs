@@ -397,15 +397,19 @@ impl FlatShift {
     }
 
     /// Sets the wrapped columns of the rows inside the image to zero.
-    fn zero_wrapped(&self, plane: &mut [f32], wo: usize) {
+    /// `plane` holds output pixels `[p0, p0 + plane.len())`, `p0` a multiple
+    /// of `wo`.
+    fn zero_wrapped(&self, plane: &mut [f32], wo: usize, p0: usize) {
         let (xlo, xhi) = self.cols;
         if xlo == 0 && xhi == wo {
             return;
         }
+        let end = p0 + plane.len();
+        let (a, b) = (self.rows.0.clamp(p0, end), self.rows.1.clamp(p0, end));
         // Column by column, as strided stores: the wrapped columns are one
         // or two per row (the padding), and a `fill` per row would be a
         // `memset` call for a single element.
-        let rows = &mut plane[self.rows.0..self.rows.1];
+        let rows = &mut plane[a - p0..b - p0];
         for x in (0..xlo).chain(xhi..wo) {
             rows.iter_mut().skip(x).step_by(wo).for_each(|v| *v = 0.0);
         }
@@ -415,32 +419,50 @@ impl FlatShift {
 /// [`im2col`] by shifted planes ([`Geom::shifted_planes`]): at stride 1
 /// from the input's planes, at stride `s > 1` from its phase planes.
 fn im2col_shifted(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
+    with_planes(g, x, |planes| {
+        im2col_from_planes(g, imgs, planes, col, (0, g.hwo()))
+    })
+}
+
+/// Runs `f` on the planes that [`Geom::shifted_planes`] copies from: the
+/// input itself at stride 1, its phase planes ([`split_phases`]) else.
+fn with_planes<R>(g: &Geom, x: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
     if g.stride == 1 {
-        return im2col_from_planes(g, imgs, x, col);
+        return f(x);
     }
     with_scratch(x.len(), |planes| {
         split_phases(g, x, planes);
-        im2col_from_planes(g, imgs, planes, col);
-    });
+        f(planes)
+    })
 }
 
 /// The patch matrix from the `C_in·s²` planes (each `H_out × W_out`) of
 /// each of `imgs` images.
-fn im2col_from_planes(g: &Geom, imgs: usize, planes: &[f32], col: &mut [f32]) {
+/// Only the output pixels `[p0, p1)` of each image (flat indices, whole
+/// output rows) are written: `col` is `ckk × imgs·(p1 − p0)`.
+fn im2col_from_planes(
+    g: &Geom,
+    imgs: usize,
+    planes: &[f32],
+    col: &mut [f32],
+    (p0, p1): (usize, usize),
+) {
     let (hwo, per_img, taps) = (g.hwo(), g.cin * g.phases(), g.shifted_taps());
-    for (r, row) in col.chunks_mut(imgs * hwo).enumerate() {
+    let len = p1 - p0;
+    for (r, row) in col.chunks_mut(imgs * len).enumerate() {
         let ((phase, f), c) = (&taps[r % taps.len()], r / taps.len());
         let plane = c * g.phases() + phase;
         let (lo, hi) = f.copied(hwo);
-        for (img, dst) in row.chunks_mut(hwo).enumerate() {
+        let (lo, hi) = (lo.clamp(p0, p1) - p0, hi.clamp(p0, p1) - p0);
+        for (img, dst) in row.chunks_mut(len).enumerate() {
             let src = &planes[(img * per_img + plane) * hwo..][..hwo];
             dst[..lo].fill(0.0);
             dst[hi..].fill(0.0);
             if hi > lo {
-                let from = (lo as isize + f.shift) as usize;
+                let from = ((p0 + lo) as isize + f.shift) as usize;
                 dst[lo..hi].copy_from_slice(&src[from..from + (hi - lo)]);
             }
-            f.zero_wrapped(dst, g.wo);
+            f.zero_wrapped(dst, g.wo, p0);
         }
     }
 }
@@ -507,7 +529,7 @@ fn col2im_to_planes<'p>(
         let plane = c * phases + phase;
         let (lo, hi) = f.copied(hwo);
         for (img, src) in row.chunks_mut(hwo).enumerate() {
-            f.zero_wrapped(src, g.wo);
+            f.zero_wrapped(src, g.wo, 0);
             if hi == lo {
                 continue;
             }
@@ -763,6 +785,143 @@ fn fill_col(g: &Geom, imgs: usize, x: &[f32], col: &mut [f32]) {
     }
 }
 
+/// Floats of a block of an image's patch matrix when the whole one is too
+/// large for the core's 2 MiB L2 (see [`blocked`]): 512 KiB.
+const BLOCK_FLOATS: usize = 1 << 17;
+
+/// Whether a one-image unit of this convolution runs in blocks of output
+/// rows: a shifted-planes convolution whose patch matrix per image is more
+/// than two blocks (convnet-ref's stem and second layer at 128 px: 27 ×
+/// 16,384 and 144 × 4,096 floats).
+fn blocked(g: &Geom) -> bool {
+    g.shifted_planes() && g.ckk() * g.hwo() > 2 * BLOCK_FLOATS
+}
+
+/// The blocks `[p0, p1)` of whole output rows, about [`BLOCK_FLOATS`] of
+/// patch matrix each, that cover an image's output.
+fn row_blocks(g: &Geom) -> impl Iterator<Item = (usize, usize)> {
+    let rows = (BLOCK_FLOATS / g.ckk() / g.wo).max(1);
+    let (hwo, step) = (g.hwo(), rows * g.wo);
+    (0..hwo)
+        .step_by(step)
+        .map(move |p0| (p0, (p0 + step).min(hwo)))
+}
+
+/// The forward of one image block by block ([`row_blocks`]): each block's
+/// patch matrix stays in the core's cache between im2col and the product,
+/// where a whole large image's would not (convnet-ref's stem at 128 px is
+/// 27 × 16,384 floats).
+fn forward_blocked<'o>(
+    g: &Geom,
+    x: &[f32],
+    ws: &[f32],
+    out: &'o mut [MaybeUninit<f32>],
+    epi: Epilogue,
+) -> &'o mut [f32] {
+    let (ckk, hwo) = (g.ckk(), g.hwo());
+    // The blocks write strided column ranges of every channel's row; the
+    // zeroing makes the whole output initialised up front.
+    let out = zeroed(out);
+    with_planes(g, x, |planes| {
+        for (p0, p1) in row_blocks(g) {
+            let len = p1 - p0;
+            with_scratch(ckk * len, |col| {
+                im2col_from_planes(g, 1, planes, col, (p0, p1));
+                sgemm::gemm(
+                    (g.cout, len, ckk),
+                    sgemm::MatMut::new(&mut out[p0..], hwo, 1),
+                    false,
+                    sgemm::Mat::new(ws, ckk, 1),
+                    sgemm::Mat::new(col, len, 1),
+                );
+            });
+            for ch in 0..g.cout {
+                epi.apply(&mut out[ch * hwo + p0..ch * hwo + p1], ch);
+            }
+        }
+    });
+    out
+}
+
+/// The weight gradient (accumulated into `dw_t`, `ckk × C_out`) and the
+/// input gradient of one image block by block, as [`forward_blocked`].
+/// The input gradient's planes are zeroed first: a block's taps add into
+/// the rows next to it.
+fn backward_blocked<'d>(
+    g: &Geom,
+    x: &[f32],
+    ws: &[f32],
+    dy: &[f32],
+    dw_t: &mut [f32],
+    dx: Option<&'d mut [MaybeUninit<f32>]>,
+) -> Option<&'d mut [f32]> {
+    let (ckk, hwo) = (g.ckk(), g.hwo());
+    // At stride 1 the planes are the input gradient itself; at stride
+    // `s > 1` phase planes, interleaved into it at the end.
+    let (mut same, mut phased) = match dx {
+        Some(d) if g.stride == 1 => (Some(zeroed(d)), None),
+        d => (None, d),
+    };
+    let scratch = if phased.is_some() { x.len() } else { 0 };
+    with_planes(g, x, |planes| {
+        with_scratch(scratch, |phase_grads| {
+            phase_grads.fill(0.0);
+            let mut grads: Option<&mut [f32]> = match (&mut same, &phased) {
+                (Some(d), _) => Some(&mut **d),
+                (None, Some(_)) => Some(&mut *phase_grads),
+                (None, None) => None,
+            };
+            for (p0, p1) in row_blocks(g) {
+                let len = p1 - p0;
+                let dy_b = sgemm::Mat::new(&dy[p0..], hwo, 1);
+                with_scratch(ckk * len, |col| {
+                    im2col_from_planes(g, 1, planes, col, (p0, p1));
+                    sgemm::gemm(
+                        (g.cout, ckk, len),
+                        sgemm::MatMut::new(dw_t, 1, g.cout),
+                        true,
+                        dy_b,
+                        sgemm::Mat::new(col, 1, len),
+                    );
+                    if let Some(dp) = grads.as_deref_mut() {
+                        // dcol (ckk × len) = Wᵀ · dY, over the patch matrix.
+                        sgemm::gemm(
+                            (ckk, len, g.cout),
+                            sgemm::MatMut::new(col, len, 1),
+                            false,
+                            sgemm::Mat::new(ws, 1, ckk),
+                            dy_b,
+                        );
+                        col2im_block(g, col, dp, (p0, p1));
+                    }
+                });
+            }
+            phased.take().map(|d| merge_phases(g, phase_grads, d))
+        })
+    })
+    .or(same)
+}
+
+/// Adds the patch-matrix gradient of one image's output pixels `[p0, p1)`
+/// (`ckk × (p1 − p0)`) into its planes, as [`col2im_to_planes`] does for
+/// whole images.
+fn col2im_block(g: &Geom, dcol: &mut [f32], planes: &mut [f32], (p0, p1): (usize, usize)) {
+    let (hwo, taps) = (g.hwo(), g.shifted_taps());
+    for (r, row) in dcol.chunks_mut(p1 - p0).enumerate() {
+        let ((phase, f), c) = (&taps[r % taps.len()], r / taps.len());
+        let (lo, hi) = f.copied(hwo);
+        let (a, b) = (lo.clamp(p0, p1), hi.clamp(p0, p1));
+        f.zero_wrapped(row, g.wo, p0);
+        if b > a {
+            let plane = &mut planes[(c * g.phases() + phase) * hwo..][..hwo];
+            let to = (a as isize + f.shift) as usize;
+            for (p, v) in plane[to..to + (b - a)].iter_mut().zip(&row[a - p0..b - p0]) {
+                *p += v;
+            }
+        }
+    }
+}
+
 /// Pins a backward unit's signature: its input gradient part comes in
 /// uninitialised and goes out written, with the same lifetime.
 fn unit_fn<F>(f: F) -> F
@@ -821,6 +980,9 @@ impl ConvFwd {
             let imgs = out.len() / (g.cout * hwo).max(1);
             let cols = imgs * hwo;
             let x_u = &xs[u * per * chw..][..imgs * chw];
+            if imgs == 1 && blocked(&g) {
+                return forward_blocked(&g, x_u, ws, out, epi);
+            }
             let direct = col_is_input(&g, imgs);
             with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
                 let col: &[f32] = if direct {
@@ -1086,6 +1248,9 @@ impl CustomOp3 for ConvBwd {
                     for (b, row) in db.iter_mut().zip(dy.chunks(cols)) {
                         *b += lanes(row, |v| v) as f32;
                     }
+                }
+                if imgs == 1 && blocked(&g) {
+                    return backward_blocked(&g, x_u, ws, dy, dw, dxu);
                 }
                 let direct = col_is_input(&g, imgs);
                 with_scratch(if direct { 0 } else { ckk * cols }, |buf| {

@@ -248,6 +248,31 @@ fn fast_conv_matches_stock_through_phase_planes() {
 }
 
 #[test]
+fn fast_conv_matches_stock_on_large_images_in_blocks() {
+    // Patch matrices of more than 2^18 floats per image (72 × 4,096 here):
+    // one image per unit, run in blocks of 28 output rows (the last one
+    // shorter), at stride 1 and 2.
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    // (n, cin, cout, stride, size)
+    for (n, cin, cout, stride, size) in [(2, 8, 5, 1, (64, 64)), (1, 8, 3, 2, (128, 128))] {
+        for relu in [false, true] {
+            let case = Case {
+                n,
+                cin,
+                cout,
+                size,
+                k: 3,
+                stride,
+                pad: 1,
+                bias: relu,
+                relu,
+            };
+            check(&mut rng, &case);
+        }
+    }
+}
+
+#[test]
 fn fast_conv_relu_matches_stock_on_the_reference_nets_shapes() {
     // convnet-ref at a small scale: batches of several images per unit of
     // work (small outputs) and of one (large outputs), with bias and ReLU.
