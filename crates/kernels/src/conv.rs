@@ -36,8 +36,8 @@ use crate::Kernels;
 use crate::act::relu_grad_at;
 use crate::norm::lanes;
 use crate::par::{
-    as_uninit, f32_slice, fill_parts, fill_parts_uninit, init_chunks, interleave2, lock,
-    pool_thread, pool_threads, run_units_static, split_mut, write_all, zeroed,
+    as_uninit, f32_slice, fill_parts, fill_parts_uninit, fill_parts_uninit_static, init_chunks,
+    interleave2, lock, pool_thread, pool_threads, run_units_static, split_mut, write_all, zeroed,
 };
 
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Storage, Tensor};
@@ -1292,7 +1292,7 @@ impl CustomOp3 for ConvBwd {
         let mut out = if self.need_dx {
             let len = xs.len();
             // Every unit writes all of its input gradient: no zeroing.
-            fill_parts_uninit(len, len + wl + bl, per * chw, |u, dxu| {
+            fill_parts_uninit_static(len, len + wl + bl, per * chw, |u, dxu| {
                 unit(u, Some(dxu)).expect("a unit given its input gradient returns it")
             })
         } else {

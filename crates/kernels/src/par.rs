@@ -103,7 +103,7 @@ pub(crate) fn fill_parts(
     part_len: usize,
     f: impl Fn(usize, &mut [f32]) + Sync,
 ) -> Vec<f32> {
-    fill_parts_uninit(len, capacity, part_len, |u, part| {
+    fill_parts_uninit_static(len, capacity, part_len, |u, part| {
         let part = zeroed(part);
         f(u, part);
         part
@@ -115,6 +115,9 @@ pub(crate) fn fill_parts(
 /// initialised floats, written through [`write_all`], [`init_chunks`],
 /// [`zeroed`] or another writer that initialises all of it. No part is
 /// zeroed first, which saves one pass of memory writes over the buffer.
+/// The units are not fixed per thread: a thread that is ahead takes the
+/// next one (the parts are disjoint, so the result does not depend on
+/// which thread wrote which).
 ///
 /// # Panics
 ///
@@ -125,12 +128,36 @@ pub(crate) fn fill_parts_uninit(
     part_len: usize,
     f: impl for<'p> Fn(usize, &'p mut [MaybeUninit<f32>]) -> &'p mut [f32] + Sync,
 ) -> Vec<f32> {
+    fill_parts_scheduled(len, capacity, part_len, false, f)
+}
+
+/// [`fill_parts_uninit`] with the units fixed per thread, as
+/// [`run_units_static`] runs them (for units that accumulate into a
+/// per-thread sum through [`pool_thread`]). [`fill_parts_uninit`] lets a
+/// thread that is ahead take the next unit instead, so that no thread
+/// waits at the end for one that started late.
+pub(crate) fn fill_parts_uninit_static(
+    len: usize,
+    capacity: usize,
+    part_len: usize,
+    f: impl for<'p> Fn(usize, &'p mut [MaybeUninit<f32>]) -> &'p mut [f32] + Sync,
+) -> Vec<f32> {
+    fill_parts_scheduled(len, capacity, part_len, true, f)
+}
+
+fn fill_parts_scheduled(
+    len: usize,
+    capacity: usize,
+    part_len: usize,
+    fixed: bool,
+    f: impl for<'p> Fn(usize, &'p mut [MaybeUninit<f32>]) -> &'p mut [f32] + Sync,
+) -> Vec<f32> {
     let mut buf: Vec<f32> = Vec::with_capacity(capacity.max(len));
     let spare = &mut buf.spare_capacity_mut()[..len];
     let parts: Vec<Mutex<&mut [MaybeUninit<f32>]>> =
         spare.chunks_mut(part_len.max(1)).map(Mutex::new).collect();
     let done: Vec<AtomicBool> = parts.iter().map(|_| AtomicBool::new(false)).collect();
-    run_units_static(parts.len(), |u| {
+    let unit = |u: usize| {
         let mut part = lock(&parts[u]);
         let (at, n) = (part.as_ptr() as *const f32, part.len());
         let filled = f(u, &mut part);
@@ -141,7 +168,12 @@ pub(crate) fn fill_parts_uninit(
             "unit {u} returned another slice than its part"
         );
         done[u].store(true, Ordering::Release);
-    });
+    };
+    if fixed {
+        run_units_static(parts.len(), unit);
+    } else {
+        run_units(parts.len(), unit);
+    }
     // Every unit runs (a panic in one propagates before this point), but
     // initialising a part the pool skipped keeps this sound regardless.
     for (part, done) in parts.iter().zip(&done) {
