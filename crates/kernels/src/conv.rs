@@ -1404,8 +1404,6 @@ mod sgemm {
         if k == 0 {
             return crate::par::zeroed(dst);
         }
-        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
-        let as_isize = |s: usize| isize::try_from(s).expect("stride fits isize");
         // SAFETY: as in `gemm`: every element read lies inside `lhs` and
         // `rhs` (checked), `dst` is a unique borrow of exactly the `m × n`
         // row-major product. With `read_dst` false, `gemm::gemm` sets its
@@ -1414,26 +1412,13 @@ mod sgemm {
         // later blocks read what the first wrote), so `dst` is written in
         // full, never read uninitialised.
         unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
+            product(
+                (m, n, k),
                 dst.as_mut_ptr().cast::<f32>(),
-                1,
-                as_isize(n),
+                (n, 1),
                 false,
-                lhs.data.as_ptr(),
-                as_isize(lhs.cs),
-                as_isize(lhs.rs),
-                rhs.data.as_ptr(),
-                as_isize(rhs.cs),
-                as_isize(rhs.rs),
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
+                lhs,
+                rhs,
             );
             // SAFETY: `gemm::gemm` wrote all `m·n` elements (above).
             &mut *(dst as *mut [MaybeUninit<f32>] as *mut [f32])
@@ -1479,10 +1464,6 @@ mod sgemm {
         }
         lhs.check(m, k);
         rhs.check(k, n);
-        // One relaxed add per product (tens per step and thread): free
-        // next to the product itself.
-        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
-        let as_isize = |s: usize| isize::try_from(s).expect("stride fits isize");
         // SAFETY: the checks above put every element the product reads
         // (lhs `(m-1)·rs + (k-1)·cs`, rhs `(k-1)·rs + (n-1)·cs` at most) and
         // writes (dst `(m-1)·rs + (n-1)·cs` at most, all distinct) inside
@@ -1491,13 +1472,48 @@ mod sgemm {
         // `gemm::gemm` reads and writes nothing else. T = f32 is one of the
         // types `gemm` supports.
         unsafe {
+            product(
+                (m, n, k),
+                dst.data.as_mut_ptr(),
+                (dst.rs, dst.cs),
+                accumulate,
+                lhs,
+                rhs,
+            );
+        }
+    }
+
+    /// The `gemm` crate's product `dst (m × n, strides rs, cs) (+)= lhs ·
+    /// rhs`, counted in [`FLOPS`].
+    ///
+    /// # Safety
+    ///
+    /// `dst` must be valid for writes (and, with `accumulate`, reads) of
+    /// every element of the `m × n` matrix, distinct elements at distinct
+    /// places, and alias neither operand; `lhs` and `rhs` must hold their
+    /// `m × k` and `k × n` elements (checked by the callers).
+    unsafe fn product(
+        (m, n, k): (usize, usize, usize),
+        dst: *mut f32,
+        (rs, cs): (usize, usize),
+        accumulate: bool,
+        lhs: Mat<'_>,
+        rhs: Mat<'_>,
+    ) {
+        // One relaxed add per product (tens per step and thread): free
+        // next to the product itself.
+        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+        let as_isize = |s: usize| isize::try_from(s).expect("stride fits isize");
+        // SAFETY: the caller's contract; T = f32 is one of the types
+        // `gemm` supports.
+        unsafe {
             gemm::gemm(
                 m,
                 n,
                 k,
-                dst.data.as_mut_ptr(),
-                as_isize(dst.cs),
-                as_isize(dst.rs),
+                dst,
+                as_isize(cs),
+                as_isize(rs),
                 accumulate,
                 lhs.data.as_ptr(),
                 as_isize(lhs.cs),
