@@ -86,7 +86,8 @@ impl CustomOp2 for AddRelu {
     }
 }
 
-/// The gradient `g` through a ReLU at an element whose output is `y`.
+/// The gradient `g` through a ReLU at an element whose output is `y`: `g`
+/// where `y > 0`, else +0.
 pub(crate) fn relu_grad_at(g: f32, y: f32) -> f32 {
     if y > 0.0 { g } else { 0.0 }
 }
@@ -160,6 +161,22 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    #[test]
+    fn relu_grad_at_passes_g_where_y_is_positive_and_plus_zero_elsewhere() {
+        let plus_zero = 0f32.to_bits();
+        assert_eq!(relu_grad_at(-3.0, 1.0), -3.0);
+        assert!(relu_grad_at(f32::NAN, 1.0).is_nan());
+        for (g, y) in [
+            (-3.0, 0.0),
+            (5.0, -0.0),
+            (5.0, -2.0),
+            (f32::INFINITY, 0.0),
+            (2.0, f32::NAN),
+        ] {
+            assert_eq!(relu_grad_at(g, y).to_bits(), plus_zero, "g {g} y {y}");
+        }
     }
 
     #[test]
