@@ -520,27 +520,48 @@ fn col2im_to_planes<'p>(
             None => zeroed(dst),
         }
     });
-    for (r, row) in dcol.chunks_mut(row_len).enumerate() {
-        let (c, t) = (r / kk, r % kk);
-        let (phase, f) = &taps[t];
-        if whole[*phase] == Some(t) {
+    add_rows_to_planes(g, imgs, dcol, planes, (0, hwo), |t| {
+        whole[taps[t].0] == Some(t)
+    });
+    planes
+}
+
+/// Adds patch-matrix gradient rows into their planes (the adjoint of
+/// [`im2col_from_planes`] over the same window): each row of `imgs`
+/// images' output pixels `[p0, p1)` has its wrapped columns zeroed in
+/// `dcol` (they belong to the padding) and is added to its plane as one
+/// shifted run. Rows of the taps for which `skip` holds are left out.
+fn add_rows_to_planes(
+    g: &Geom,
+    imgs: usize,
+    dcol: &mut [f32],
+    planes: &mut [f32],
+    (p0, p1): (usize, usize),
+    skip: impl Fn(usize) -> bool,
+) {
+    let (hwo, per_img, taps) = (g.hwo(), g.cin * g.phases(), g.shifted_taps());
+    let len = p1 - p0;
+    for (r, row) in dcol.chunks_mut(imgs * len).enumerate() {
+        let (c, t) = (r / taps.len(), r % taps.len());
+        if skip(t) {
             continue;
         }
-        let plane = c * phases + phase;
+        let (phase, f) = &taps[t];
+        let plane = c * g.phases() + phase;
         let (lo, hi) = f.copied(hwo);
-        for (img, src) in row.chunks_mut(hwo).enumerate() {
-            f.zero_wrapped(src, g.wo, 0);
-            if hi == lo {
+        let (a, b) = (lo.clamp(p0, p1), hi.clamp(p0, p1));
+        for (img, src) in row.chunks_mut(len).enumerate() {
+            f.zero_wrapped(src, g.wo, p0);
+            if b == a {
                 continue;
             }
             let dst = &mut planes[(img * per_img + plane) * hwo..][..hwo];
-            let to = (lo as isize + f.shift) as usize;
-            for (p, v) in dst[to..to + (hi - lo)].iter_mut().zip(&src[lo..hi]) {
+            let to = (a as isize + f.shift) as usize;
+            for (p, v) in dst[to..to + (b - a)].iter_mut().zip(&src[a - p0..b - p0]) {
                 *p += v;
             }
         }
     }
-    planes
 }
 
 /// Splits NCHW images `x` (`H = s·H_out`, `W = s·W_out`) into their phase
@@ -892,7 +913,7 @@ fn backward_blocked<'d>(
                             sgemm::Mat::new(ws, 1, ckk),
                             dy_b,
                         );
-                        col2im_block(g, col, dp, (p0, p1));
+                        add_rows_to_planes(g, 1, col, dp, (p0, p1), |_| false);
                     }
                 });
             }
@@ -900,26 +921,6 @@ fn backward_blocked<'d>(
         })
     })
     .or(same)
-}
-
-/// Adds the patch-matrix gradient of one image's output pixels `[p0, p1)`
-/// (`ckk × (p1 − p0)`) into its planes, as [`col2im_to_planes`] does for
-/// whole images.
-fn col2im_block(g: &Geom, dcol: &mut [f32], planes: &mut [f32], (p0, p1): (usize, usize)) {
-    let (hwo, taps) = (g.hwo(), g.shifted_taps());
-    for (r, row) in dcol.chunks_mut(p1 - p0).enumerate() {
-        let ((phase, f), c) = (&taps[r % taps.len()], r / taps.len());
-        let (lo, hi) = f.copied(hwo);
-        let (a, b) = (lo.clamp(p0, p1), hi.clamp(p0, p1));
-        f.zero_wrapped(row, g.wo, p0);
-        if b > a {
-            let plane = &mut planes[(c * g.phases() + phase) * hwo..][..hwo];
-            let to = (a as isize + f.shift) as usize;
-            for (p, v) in plane[to..to + (b - a)].iter_mut().zip(&row[a - p0..b - p0]) {
-                *p += v;
-            }
-        }
-    }
 }
 
 /// Pins a backward unit's signature: its input gradient part comes in
