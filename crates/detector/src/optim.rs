@@ -115,36 +115,32 @@ impl Sgd {
             weight_decay,
         })
     }
-}
 
-impl Sgd {
     /// One parameter's update by tensor ops (any device and dtype).
     fn update_by_ops(&self, p: &Param, v: &mut Option<Tensor>, g: &Tensor) -> Result<()> {
-        {
-            let theta = p.var.as_tensor();
-            let mut g = g.clone();
-            if self.weight_decay > 0.0 && decays(p) {
-                // Detached again: `theta` is a variable, so the sum would
-                // record an op and chain every step's velocity to the last.
-                g = (g + (theta * self.weight_decay)?)?.detach();
-            }
-            let update = if self.momentum > 0.0 {
-                let nv = match v.take() {
-                    Some(old) => ((old * self.momentum)? + &g)?,
-                    None => g.clone(),
-                };
-                let u = if self.nesterov {
-                    (&g + (&nv * self.momentum)?)?
-                } else {
-                    nv.clone()
-                };
-                *v = Some(nv);
-                u
-            } else {
-                g
-            };
-            p.var.set(&(theta - (update * self.lr)?)?)?;
+        let theta = p.var.as_tensor();
+        let mut g = g.clone();
+        if self.weight_decay > 0.0 && decays(p) {
+            // Detached again: `theta` is a variable, so the sum would
+            // record an op and chain every step's velocity to the last.
+            g = (g + (theta * self.weight_decay)?)?.detach();
         }
+        let update = if self.momentum > 0.0 {
+            let nv = match v.take() {
+                Some(old) => ((old * self.momentum)? + &g)?,
+                None => g.clone(),
+            };
+            let u = if self.nesterov {
+                (&g + (&nv * self.momentum)?)?
+            } else {
+                nv.clone()
+            };
+            *v = Some(nv);
+            u
+        } else {
+            g
+        };
+        p.var.set(&(theta - (update * self.lr)?)?)?;
         Ok(())
     }
 
