@@ -39,8 +39,10 @@ pub enum BenchCommand {
         /// Timed steps (after 2 untimed warm-up steps).
         #[arg(long, default_value_t = 10)]
         steps: usize,
-        /// Convolution implementation: `fast` (im2col + GEMM), `winograd`
-        /// (`fast` with Winograd for stride-1 3×3), `stock` (candle's
+        /// Convolution implementation: `fast` (the direct kernel for
+        /// stride-1 "same" convolutions on AVX-512 CPUs, im2col + GEMM for
+        /// the rest), `gemm` (im2col + GEMM everywhere), `winograd` (`gemm`
+        /// with Winograd for stride-1 3×3), `stock` (candle's
         /// conv2d), a comma-separated list of them (one report each, same
         /// process, in that order), or `both` (`stock,fast`).
         #[arg(long, default_value = "fast")]
@@ -126,7 +128,7 @@ fn rerun_with_threads(threads: Option<usize>) -> anyhow::Result<Option<ExitCode>
     )))
 }
 
-/// `--conv`: `stock`, `fast`, `winograd` (`fast` with Winograd), a
+/// `--conv`: `stock`, `fast`, `gemm`, `winograd` (`gemm` with Winograd), a
 /// comma-separated list of them, or `both` (stock, then fast).
 fn conv_impls(conv: &str) -> anyhow::Result<Vec<Kernels>> {
     if conv == "both" {
@@ -135,7 +137,9 @@ fn conv_impls(conv: &str) -> anyhow::Result<Vec<Kernels>> {
     conv.split(',')
         .map(|name| match Kernels::parse(name) {
             Some(imp) => Ok(imp),
-            None => bail!("--conv {conv}: {name:?} is not stock, fast or winograd (or use both)"),
+            None => {
+                bail!("--conv {conv}: {name:?} is not stock, fast, gemm or winograd (or use both)")
+            }
         })
         .collect()
 }

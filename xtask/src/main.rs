@@ -91,14 +91,16 @@ fn error_text(err: &anyhow::Error) -> String {
     text
 }
 
-/// The CPU kernels from `ISDET_CONV` (`stock`, `fast` or `winograd`, default
+/// The CPU kernels from `ISDET_CONV` (`stock`, `fast`, `gemm` or `winograd`, default
 /// `fast`),
 /// read once here and passed down as a value; an unknown value is
 /// reported and ignored.
 pub(crate) fn kernels_from_env() -> isdet_kernels::Kernels {
     match std::env::var("ISDET_CONV") {
         Ok(v) => isdet_kernels::Kernels::parse(&v).unwrap_or_else(|| {
-            eprintln!("ISDET_CONV={v:?} is not `stock`, `fast` or `winograd`; using `fast`");
+            eprintln!(
+                "ISDET_CONV={v:?} is not `stock`, `fast`, `gemm` or `winograd`; using `fast`"
+            );
             isdet_kernels::Kernels::Fast
         }),
         Err(_) => isdet_kernels::Kernels::Fast,

@@ -100,7 +100,7 @@ fn whole_models_match_stock() {
             (loss.objective.to_scalar::<f32>().unwrap(), named)
         };
         let (stock_loss, stock) = run(Kernels::Stock, &device);
-        for imp in [Kernels::Fast, Kernels::Winograd] {
+        for imp in [Kernels::Fast, Kernels::Gemm, Kernels::Winograd] {
             let (fast_loss, fast) = run(imp, &Device::Cpu);
             assert!(
                 (fast_loss - stock_loss).abs() <= rel * stock_loss.abs().max(1.0),
@@ -139,7 +139,7 @@ fn whole_models_match_stock() {
             named
         };
         let stock = run(Kernels::Stock, &device);
-        for imp in [Kernels::Fast, Kernels::Winograd] {
+        for imp in [Kernels::Fast, Kernels::Gemm, Kernels::Winograd] {
             let fast = run(imp, &Device::Cpu);
             assert_eq!(fast.len(), stock.len());
             for ((name, f), (_, s)) in fast.iter().zip(&stock) {

@@ -1,7 +1,8 @@
 //! Each op's forward and forward + backward, fast against stock, at the
 //! shapes of the tiny detector at batch 16 and 96 px (the stem, a stride-8
 //! residual block and the stride-8 pyramid level). Convolutions also run
-//! `winograd`, so its gain over the GEMM path shows per layer.
+//! `gemm` (im2col + GEMM everywhere) and `winograd`, so that the direct
+//! kernel's and Winograd's gains over the GEMM route show per layer.
 //!
 //! `cargo bench -p isdet-kernels --bench kernels`
 
@@ -30,12 +31,18 @@ fn forward_and_backward(c: &mut Criterion, name: &str, op: impl Fn(Kernels) -> T
     timed(c, name, &[Kernels::Stock, Kernels::Fast], op)
 }
 
-/// [`forward_and_backward`] for a convolution: stock, fast and Winograd.
+/// [`forward_and_backward`] for a convolution: stock, fast, GEMM and
+/// Winograd.
 fn conv_forward_and_backward(c: &mut Criterion, name: &str, op: impl Fn(Kernels) -> Tensor) {
     timed(
         c,
         name,
-        &[Kernels::Stock, Kernels::Fast, Kernels::Winograd],
+        &[
+            Kernels::Stock,
+            Kernels::Fast,
+            Kernels::Gemm,
+            Kernels::Winograd,
+        ],
         op,
     )
 }

@@ -30,6 +30,7 @@
 use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
+mod direct;
 mod winograd;
 
 use crate::Kernels;
@@ -111,6 +112,7 @@ fn conv2d_act(
         padding,
         relu,
         winograd: imp == Kernels::Winograd,
+        direct: imp == Kernels::Fast,
     };
     let x = x.contiguous()?;
     let w = w.contiguous()?;
@@ -242,6 +244,15 @@ impl Geom {
     /// s`: row `oy + dy` of a phase-`ry` plane. Patch-matrix row `(c, ky,
     /// kx)` copies plane `c·s² + phase` of its image.
     fn shifted_taps(&self) -> Vec<(usize, FlatShift)> {
+        self.tap_shifts()
+            .into_iter()
+            .map(|(phase, dy, dx)| (phase, FlatShift::new(self.ho, self.wo, dy, dx)))
+            .collect()
+    }
+
+    /// Per kernel tap, as [`shifted_taps`](Self::shifted_taps): the phase
+    /// plane and the shift `(dy, dx)` on it.
+    fn tap_shifts(&self) -> Vec<(usize, isize, isize)> {
         let s = self.stride as isize;
         let tap = |kk: usize| {
             let d = kk as isize - self.pad as isize;
@@ -250,8 +261,7 @@ impl Geom {
         (0..self.k * self.k)
             .map(|t| {
                 let ((dy, ry), (dx, rx)) = (tap(t / self.k), tap(t % self.k));
-                let phase = ry * self.stride + rx;
-                (phase, FlatShift::new(self.ho, self.wo, dy, dx))
+                (ry * self.stride + rx, dy, dx)
             })
             .collect()
     }
@@ -923,6 +933,50 @@ fn backward_blocked<'d>(
     .or(same)
 }
 
+/// Runs `f` on the planes of a unit of `imgs` images (`x` holds exactly
+/// them) for the direct kernel of a stride-1 convolution: channel-major
+/// (`[channel][image][pixel]`), so the input itself for one image.
+fn with_unit_planes<R>(g: &Geom, imgs: usize, x: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
+    if imgs == 1 {
+        return f(x);
+    }
+    with_scratch(x.len(), |cm| {
+        nc_to_cn(x, cm, imgs, g.cin, g.h * g.w);
+        f(cm)
+    })
+}
+
+/// One unit by the direct kernel from its channel-major planes
+/// ([`with_unit_planes`]) into its NCHW output (`C_out` rows of
+/// `imgs · H_out · W_out` output pixels, permuted to NCHW for several
+/// images), with the epilogue.
+fn direct_unit<'o>(
+    taps: &direct::Taps,
+    w: &direct::Packed,
+    imgs: usize,
+    planes: &[f32],
+    out: &'o mut [MaybeUninit<f32>],
+    epi: Epilogue,
+) -> &'o mut [f32] {
+    let (cout, hwo) = (w.outputs(), taps.pixels());
+    if imgs == 1 {
+        let out = direct::conv(taps, w, 1, planes, out);
+        if epi.bias.is_some() || epi.relu {
+            for (ch, row) in out.chunks_mut(hwo).enumerate() {
+                epi.apply(row, ch);
+            }
+        }
+        return out;
+    }
+    with_scratch(out.len(), |tmp| {
+        // SAFETY: the direct kernel only writes values through the view.
+        #[allow(unsafe_code)]
+        let view = unsafe { as_uninit(tmp) };
+        let tmp = direct::conv(taps, w, imgs, planes, view);
+        cn_to_nc(tmp, out, imgs, cout, hwo, epi)
+    })
+}
+
 /// Pins a backward unit's signature: its input gradient part comes in
 /// uninitialised and goes out written, with the same lifetime.
 fn unit_fn<F>(f: F) -> F
@@ -942,6 +996,9 @@ struct ConvFwd {
     /// Winograd F(2×2, 3×3) for the forward and both gradients of
     /// stride-1 3×3 convolutions ([`Kernels::Winograd`]).
     winograd: bool,
+    /// The direct kernel where it applies ([`Kernels::Fast`]; see
+    /// [`direct`]).
+    direct: bool,
 }
 
 impl ConvFwd {
@@ -973,6 +1030,18 @@ impl ConvFwd {
                 let imgs = out.len() / (g.cout * hwo).max(1);
                 let x_u = &xs[u * per * chw..][..imgs * chw];
                 winograd::conv_unit(&s, imgs, x_u, &wu, out, epi);
+            });
+            return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
+        }
+        if self.direct && direct::applies(&g) {
+            let taps = direct::Taps::of(&g);
+            let packed = direct::Packed::forward(ws, g.cout, g.cin, g.k * g.k);
+            let y = fill_parts_uninit(len, len, per * g.cout * hwo, |u, out| {
+                let imgs = out.len() / (g.cout * hwo).max(1);
+                let x_u = &xs[u * per * chw..][..imgs * chw];
+                with_unit_planes(&g, imgs, x_u, |planes| {
+                    direct_unit(&taps, &packed, imgs, planes, out, epi)
+                })
             });
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
         }
@@ -1024,6 +1093,7 @@ impl ConvFwd {
             need_dx,
             has_bias: bias.is_some(),
             winograd: self.winograd,
+            direct: self.direct,
             // The ReLU's mask is applied as each unit reads its output
             // gradient: no separate pass and buffer over the whole output.
             relu_out: self.relu.then(|| res.clone()),
@@ -1121,6 +1191,8 @@ struct ConvBwd {
     has_bias: bool,
     /// The input gradient by Winograd where it applies (see [`ConvFwd`]).
     winograd: bool,
+    /// The input gradient by the direct kernel where it applies.
+    direct: bool,
     /// The forward's output if it ended in a fused ReLU (its mask
     /// multiplies the incoming gradient).
     relu_out: Option<Tensor>,
@@ -1183,6 +1255,15 @@ impl CustomOp3 for ConvBwd {
         // rows against C_out) to feed the `gemm` crate's micro-kernel, which
         // runs along the output's columns.
         let dw_t = wino.is_none();
+        // The input gradient of a stride-1 shifted-planes convolution by
+        // the direct kernel: the output gradient convolved with the turned
+        // kernel.
+        let direct_dx = (self.direct && wino.is_none() && self.need_dx && direct::applies(&g))
+            .then(|| {
+                let taps = direct::Taps::of(&g).turned();
+                (taps, direct::Packed::turned(ws, g.cout, g.cin, g.k * g.k))
+            });
+        let direct_dx_on = direct_dx.is_some();
         let wino_dx_weights = match wino {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),
@@ -1250,7 +1331,16 @@ impl CustomOp3 for ConvBwd {
                         *b += lanes(row, |v| v) as f32;
                     }
                 }
+                // dX (C_in × cols) by the direct kernel, from dY as it is.
+                let direct_dx = |dxu| {
+                    let (taps, turned) = direct_dx.as_ref()?;
+                    Some(direct_unit(taps, turned, imgs, dy, dxu, Epilogue::NONE))
+                };
                 if imgs == 1 && blocked(&g) {
+                    if direct_dx_on {
+                        backward_blocked(&g, x_u, ws, dy, dw, None);
+                        return direct_dx(dxu?);
+                    }
                     return backward_blocked(&g, x_u, ws, dy, dw, dxu);
                 }
                 let direct = col_is_input(&g, imgs);
@@ -1271,6 +1361,9 @@ impl CustomOp3 for ConvBwd {
                         sgemm::Mat::new(col, 1, cols),
                     );
                     let dxu = dxu?;
+                    if direct_dx_on {
+                        return direct_dx(dxu);
+                    }
                     // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols),
                     // straight into the input gradient for a pointwise
                     // convolution of one image, else over the patch matrix.
@@ -1484,6 +1577,14 @@ mod sgemm {
         }
     }
 
+    /// Counts an `m × n × k` product in [`FLOPS`] (the direct kernel's
+    /// convolutions count as the product they replace).
+    pub(super) fn count_flops(m: usize, n: usize, k: usize) {
+        // One relaxed add per product (tens per step and thread): free
+        // next to the product itself.
+        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+    }
+
     /// The `gemm` crate's product `dst (m × n, strides rs, cs) (+)= lhs ·
     /// rhs`, counted in [`FLOPS`].
     ///
@@ -1501,9 +1602,7 @@ mod sgemm {
         lhs: Mat<'_>,
         rhs: Mat<'_>,
     ) {
-        // One relaxed add per product (tens per step and thread): free
-        // next to the product itself.
-        FLOPS.fetch_add(2 * (m * n * k) as u64, Ordering::Relaxed);
+        count_flops(m, n, k);
         let as_isize = |s: usize| isize::try_from(s).expect("stride fits isize");
         // SAFETY: the caller's contract; T = f32 is one of the types
         // `gemm` supports.

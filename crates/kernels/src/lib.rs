@@ -52,11 +52,16 @@ pub enum Kernels {
     /// candle's own ops and their built-in backward passes.
     Stock,
     /// The custom ops of this crate for f32 tensors on the CPU (other
-    /// devices and dtypes fall back to [`Kernels::Stock`]); every
-    /// convolution an im2col GEMM.
+    /// devices and dtypes fall back to [`Kernels::Stock`]): on CPUs with
+    /// AVX-512F, the forward and input gradient of stride-1 "same"
+    /// convolutions of at least 16 input channels by a direct kernel
+    /// (no patch matrix), every other product as in [`Kernels::Gemm`].
     #[default]
     Fast,
-    /// [`Kernels::Fast`] with stride-1 3×3 convolutions by Winograd
+    /// The custom ops with every convolution an im2col GEMM (the `gemm`
+    /// crate's product over a patch matrix), on every CPU.
+    Gemm,
+    /// [`Kernels::Gemm`] with stride-1 3×3 convolutions by Winograd
     /// F(2×2, 3×3) in the forward and both gradients (2.25× fewer
     /// multiplies). Opt-in while it is measured: the committed study
     /// results were trained on [`Kernels::Fast`], and a different
@@ -65,27 +70,29 @@ pub enum Kernels {
 }
 
 impl Kernels {
-    /// Parses `stock`, `fast` or `winograd` (case-insensitive).
+    /// Parses `stock`, `fast`, `gemm` or `winograd` (case-insensitive).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
             "stock" => Some(Kernels::Stock),
             "fast" => Some(Kernels::Fast),
+            "gemm" => Some(Kernels::Gemm),
             "winograd" => Some(Kernels::Winograd),
             _ => None,
         }
     }
 
-    /// The lower-case name (`stock`, `fast` or `winograd`).
+    /// The lower-case name (`stock`, `fast`, `gemm` or `winograd`).
     pub fn name(self) -> &'static str {
         match self {
             Kernels::Stock => "stock",
             Kernels::Fast => "fast",
+            Kernels::Gemm => "gemm",
             Kernels::Winograd => "winograd",
         }
     }
 
-    /// Whether these tensors take the fast kernels: [`Kernels::Fast`] or
-    /// [`Kernels::Winograd`], and every tensor f32 on the CPU.
+    /// Whether these tensors take the fast kernels: any but
+    /// [`Kernels::Stock`], and every tensor f32 on the CPU.
     pub fn fast_on(self, tensors: &[&Tensor]) -> bool {
         self != Kernels::Stock
             && tensors

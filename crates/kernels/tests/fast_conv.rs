@@ -2,9 +2,12 @@
 //! gradients with respect to input, weight and bias, on random shapes,
 //! strides, paddings, kernel sizes, batch sizes, with or without a bias,
 //! and with or without the fused ReLU of `conv2d_relu`. Both fast paths
-//! are checked: `Kernels::Fast` (im2col + GEMM everywhere) and
-//! `Kernels::Winograd` (Winograd F(2×2, 3×3) for the forward and both
-//! gradients of stride-1 3×3 convolutions).
+//! are checked: `Kernels::Fast` (the direct kernel for the forward and
+//! input gradient of stride-1 "same" convolutions of at least 16 input
+//! channels on AVX-512 CPUs, im2col + GEMM for the rest; the same as
+//! `Kernels::Gemm` on other CPUs), `Kernels::Gemm` (im2col + GEMM
+//! everywhere) and `Kernels::Winograd` (Winograd F(2×2, 3×3) for the
+//! forward and both gradients of stride-1 3×3 convolutions).
 //!
 //! Tolerance: every element within 1e-4 of the stock result, relative to
 //! the largest magnitude of the stock result, for both paths (Winograd's
@@ -87,7 +90,7 @@ fn check(rng: &mut ChaCha8Rng, c: &Case) {
         )
     };
     let stock = run(Kernels::Stock);
-    for imp in [Kernels::Fast, Kernels::Winograd] {
+    for imp in [Kernels::Fast, Kernels::Gemm, Kernels::Winograd] {
         let fast = run(imp);
         let what = format!(
             "{} n{} cin{} cout{} {}x{} k{} s{} p{} bias {} relu {}",
@@ -215,6 +218,44 @@ fn fast_conv_matches_stock_on_the_detectors_shapes() {
 }
 
 #[test]
+fn fast_conv_matches_stock_through_the_direct_kernel() {
+    // Stride-1 "same" convolutions of at least 16 input channels (the
+    // direct kernel on AVX-512 CPUs): blocks of output channels with a
+    // narrower last one (1, 2, 3, 5, 7 and 9 channels), units of several
+    // small images whose vectors span images, non-square images, a tile
+    // tail of one vector (20 × 20 = 25 vectors), 5 × 5 kernels, and 15
+    // channels (below the kernel's minimum: the GEMM route).
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    // (n, cin, cout, k, size)
+    for (n, cin, cout, k, size) in [
+        (1, 16, 1, 3, (12, 12)),
+        (2, 16, 2, 3, (7, 5)),
+        (5, 17, 3, 3, (3, 3)),
+        (3, 16, 5, 3, (6, 6)),
+        (1, 16, 7, 3, (20, 20)),
+        (1, 20, 9, 3, (8, 8)),
+        (4, 16, 4, 3, (4, 4)),
+        (2, 16, 6, 5, (9, 7)),
+        (2, 15, 4, 3, (6, 6)),
+    ] {
+        for relu in [false, true] {
+            let case = Case {
+                n,
+                cin,
+                cout,
+                size,
+                k,
+                stride: 1,
+                pad: k / 2,
+                bias: relu,
+                relu,
+            };
+            check(&mut rng, &case);
+        }
+    }
+}
+
+#[test]
 fn fast_conv_matches_stock_through_phase_planes() {
     // Inputs `s` times the output on both axes with `k ≥ s` take the
     // phase-plane im2col/col2im: stride 2 (convnet-ref's and the
@@ -319,8 +360,9 @@ fn fast_conv_gradients_are_the_same_bits_on_every_run() {
     // the timing, every run must give the same bits (seeded training
     // depends on it).
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    let x = random(&mut rng, &[12, 8, 16, 16]);
-    let w = random(&mut rng, &[16, 8, 3, 3]);
+    // 16 channels in: the direct kernel's input gradient on AVX-512 CPUs.
+    let x = random(&mut rng, &[12, 16, 16, 16]);
+    let w = random(&mut rng, &[16, 16, 3, 3]);
     let b = random(&mut rng, &[16]);
     let grads = || {
         let y = conv2d_relu(
@@ -363,8 +405,14 @@ fn conv_impl_parses_its_names() {
     assert_eq!(Kernels::parse("stock"), Some(Kernels::Stock));
     assert_eq!(Kernels::parse(" FAST "), Some(Kernels::Fast));
     assert_eq!(Kernels::parse("Winograd"), Some(Kernels::Winograd));
+    assert_eq!(Kernels::parse("gemm"), Some(Kernels::Gemm));
     assert_eq!(Kernels::parse("slow"), None);
-    for imp in [Kernels::Stock, Kernels::Fast, Kernels::Winograd] {
+    for imp in [
+        Kernels::Stock,
+        Kernels::Fast,
+        Kernels::Gemm,
+        Kernels::Winograd,
+    ] {
         assert_eq!(Kernels::parse(imp.name()), Some(imp));
     }
 }
