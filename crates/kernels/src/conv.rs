@@ -934,15 +934,18 @@ fn backward_blocked<'d>(
 }
 
 /// Runs `f` on the planes of a unit of `imgs` images (`x` holds exactly
-/// them) for the direct kernel of a stride-1 convolution: channel-major
-/// (`[channel][image][pixel]`), so the input itself for one image.
+/// them) for the direct kernel: channel-major (`[plane][image][pixel]`),
+/// the input's own planes at stride 1 (the input itself for one image),
+/// its phase planes ([`split_phases`]) at stride `s > 1`.
 fn with_unit_planes<R>(g: &Geom, imgs: usize, x: &[f32], f: impl FnOnce(&[f32]) -> R) -> R {
-    if imgs == 1 {
-        return f(x);
-    }
-    with_scratch(x.len(), |cm| {
-        nc_to_cn(x, cm, imgs, g.cin, g.h * g.w);
-        f(cm)
+    with_planes(g, x, |p| {
+        if imgs == 1 {
+            return f(p);
+        }
+        with_scratch(p.len(), |cm| {
+            nc_to_cn(p, cm, imgs, g.cin * g.phases(), g.hwo());
+            f(cm)
+        })
     })
 }
 
@@ -1034,7 +1037,7 @@ impl ConvFwd {
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
         }
         if self.direct && direct::applies(&g) {
-            let taps = direct::Taps::of(&g);
+            let taps = direct::Taps::of(&g, per);
             let packed = direct::Packed::forward(ws, g.cout, g.cin, g.k * g.k);
             let y = fill_parts_uninit(len, len, per * g.cout * hwo, |u, out| {
                 let imgs = out.len() / (g.cout * hwo).max(1);
@@ -1260,10 +1263,14 @@ impl CustomOp3 for ConvBwd {
         // kernel.
         let direct_dx = (self.direct && wino.is_none() && self.need_dx && direct::applies(&g))
             .then(|| {
-                let taps = direct::Taps::of(&g).turned();
+                let taps = direct::Taps::of(&g, per).turned();
                 (taps, direct::Packed::turned(ws, g.cout, g.cin, g.k * g.k))
             });
         let direct_dx_on = direct_dx.is_some();
+        // The weight gradient of a narrow first layer by the direct kernel.
+        let direct_dw =
+            (self.direct && wino.is_none() && direct::weight_grad_applies(&g, self.need_dx))
+                .then(|| direct::Taps::of(&g, per));
         let wino_dx_weights = match wino {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),
@@ -1330,6 +1337,12 @@ impl CustomOp3 for ConvBwd {
                     for (b, row) in db.iter_mut().zip(dy.chunks(cols)) {
                         *b += lanes(row, |v| v) as f32;
                     }
+                }
+                if let Some(taps) = &direct_dw {
+                    with_unit_planes(&g, imgs, x_u, |planes| {
+                        direct::weight_grad(taps, g.cin, imgs, planes, dy, dw)
+                    });
+                    return None;
                 }
                 // dX (C_in × cols) by the direct kernel, from dY as it is.
                 let direct_dx = |dxu| {

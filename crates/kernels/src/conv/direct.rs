@@ -66,6 +66,18 @@ pub(super) fn applies(g: &Geom) -> bool {
     g.stride == 1 && g.shifted_planes() && g.cin >= MIN_CHANNELS && available()
 }
 
+/// Whether the direct kernel computes this convolution's weight gradient:
+/// a shifted-planes one ([`Geom::shifted_planes`], any stride) too narrow
+/// for the forward kernel (fewer than [`MIN_CHANNELS`] input planes, as a
+/// network's first layer on its 3-channel images) whose input needs no
+/// gradient, on a CPU with AVX-512F. Its patch matrix has few rows
+/// (`C_in · k²`) and many columns, a shape the `gemm` crate packs at a
+/// large cost for little work; the kernel instead sums each row's products
+/// in vectors along the pixels and adds them up once per unit.
+pub(super) fn weight_grad_applies(g: &Geom, need_dx: bool) -> bool {
+    !need_dx && g.shifted_planes() && g.cin * g.phases() < MIN_CHANNELS && available()
+}
+
 /// The taps of a convolution by shifted planes ([`Geom::shifted_planes`]):
 /// for each, the phase plane it reads (within a channel's `s²`; the one
 /// plane at stride 1) and its shift `(dy, dx)` on the `H_out × W_out`
@@ -76,17 +88,56 @@ pub(super) struct Taps {
     phases: usize,
     ho: usize,
     wo: usize,
+    /// Units of up to this many images take their masks from `masks`.
+    imgs: usize,
+    /// For each vector of 16 of `imgs` images' output pixels and each tap,
+    /// the lanes whose shifted pixel lies inside its image:
+    /// `masks[v · taps + t]`. Fewer images use a prefix (the layout
+    /// repeats per image); the kernels clear the lanes past a unit's end.
+    masks: Vec<u16>,
 }
 
 impl Taps {
     /// The taps of the forward of `g` (a [`Geom::shifted_planes`]
-    /// convolution).
-    pub(super) fn of(g: &Geom) -> Self {
+    /// convolution), for units of up to `imgs` images.
+    pub(super) fn of(g: &Geom, imgs: usize) -> Self {
+        Self::with_masks(g.tap_shifts(), g.phases(), (g.ho, g.wo), imgs)
+    }
+
+    fn with_masks(
+        taps: Vec<(usize, isize, isize)>,
+        phases: usize,
+        (ho, wo): (usize, usize),
+        imgs: usize,
+    ) -> Self {
+        let (hw, kk) = (ho * wo, taps.len());
+        let mut masks = vec![0u16; (imgs * hw).div_ceil(LANES) * kk];
+        // Output positions o along an axis of `len` with o + d inside.
+        let inside = |len: usize, d: isize| {
+            let len = len as isize;
+            (
+                (-d).clamp(0, len) as usize,
+                (len - d).clamp(0, len) as usize,
+            )
+        };
+        for (t, &(_, dy, dx)) in taps.iter().enumerate() {
+            let ((ylo, yhi), (xlo, xhi)) = (inside(ho, dy), inside(wo, dx));
+            for img in 0..imgs {
+                for y in ylo..yhi {
+                    let row = img * hw + y * wo;
+                    for q in row + xlo..row + xhi {
+                        masks[(q / LANES) * kk + t] |= 1 << (q % LANES);
+                    }
+                }
+            }
+        }
         Taps {
-            taps: g.tap_shifts(),
-            phases: g.phases(),
-            ho: g.ho,
-            wo: g.wo,
+            taps,
+            phases,
+            ho,
+            wo,
+            imgs,
+            masks,
         }
     }
 
@@ -95,23 +146,11 @@ impl Taps {
         self.ho * self.wo
     }
 
-    /// For each vector of 16 of the `imgs · H_out · W_out` output pixels
-    /// and each tap, the lanes whose shifted pixel lies inside its image
-    /// (and before the end): `masks[v · taps + t]`.
-    fn masks(&self, imgs: usize) -> Vec<u16> {
-        let (hw, len) = (self.ho * self.wo, imgs * self.ho * self.wo);
-        let mut masks = vec![0u16; len.div_ceil(LANES) * self.taps.len()];
-        for q in 0..len {
-            let p = q % hw;
-            let (y, x) = ((p / self.wo) as isize, (p % self.wo) as isize);
-            for (t, &(_, dy, dx)) in self.taps.iter().enumerate() {
-                let (sy, sx) = (y + dy, x + dx);
-                if sy >= 0 && sx >= 0 && sy < self.ho as isize && sx < self.wo as isize {
-                    masks[(q / LANES) * self.taps.len() + t] |= 1 << (q % LANES);
-                }
-            }
-        }
-        masks
+    /// The masks of a unit of `imgs` images, and its output pixels.
+    fn unit_masks(&self, imgs: usize) -> (&[u16], usize) {
+        assert!(imgs <= self.imgs, "direct conv: a unit larger than planned");
+        let len = imgs * self.pixels();
+        (&self.masks[..len.div_ceil(LANES) * self.taps.len()], len)
     }
 
     /// Each tap's offset from an output pixel to the pixel it reads, within
@@ -127,15 +166,8 @@ impl Taps {
     /// from its output gradient (stride 1 only): tap `t` turned by 180°.
     pub(super) fn turned(&self) -> Self {
         debug_assert_eq!(self.phases, 1, "only stride-1 convolutions turn");
-        Taps {
-            taps: self
-                .taps
-                .iter()
-                .rev()
-                .map(|&(p, dy, dx)| (p, -dy, -dx))
-                .collect(),
-            ..self.clone()
-        }
+        let taps = self.taps.iter().rev().map(|&(p, dy, dx)| (p, -dy, -dx));
+        Self::with_masks(taps.collect(), self.phases, (self.ho, self.wo), self.imgs)
     }
 }
 
@@ -204,7 +236,7 @@ pub(super) fn conv<'o>(
     planes: &[f32],
     out: &'o mut [MaybeUninit<f32>],
 ) -> &'o mut [f32] {
-    let len = imgs * taps.ho * taps.wo;
+    let (masks, len) = taps.unit_masks(imgs);
     assert_eq!(w.taps, taps.taps.len(), "direct conv: taps");
     assert_eq!(
         planes.len(),
@@ -213,14 +245,13 @@ pub(super) fn conv<'o>(
     );
     assert_eq!(out.len(), w.cout * len, "direct conv: output");
     assert!(available(), "direct conv: no AVX-512F");
-    let masks = taps.masks(imgs);
     let offsets = taps.offsets(len);
     let vectors = len.div_ceil(LANES);
     let tile = Tile {
         planes,
         channel: taps.phases * len,
         offsets: &offsets,
-        masks: &masks,
+        masks,
         cin: w.cin,
         len,
     };
@@ -251,6 +282,89 @@ pub(super) fn conv<'o>(
     }
 }
 
+/// Adds one unit's weight gradient into `dw_t`, laid out as the GEMM
+/// route accumulates it (transposed, `C_in·k² × C_out`):
+/// `dw_t[c·k² + t][o] += Σ_q dy[o][q] · plane(c, t)[q + shift_t]` over the
+/// unit's output pixels `q` (`planes` as for [`conv`], `dy` the `C_out`
+/// rows of the output gradient).
+///
+/// # Panics
+///
+/// If the buffers do not have those lengths, or the CPU lacks AVX-512F.
+pub(super) fn weight_grad(
+    taps: &Taps,
+    cin: usize,
+    imgs: usize,
+    planes: &[f32],
+    dy: &[f32],
+    dw_t: &mut [f32],
+) {
+    let (masks, len) = taps.unit_masks(imgs);
+    let kk = taps.taps.len();
+    let cout = dy.len() / len.max(1);
+    assert_eq!(planes.len(), cin * taps.phases * len, "direct dW: planes");
+    assert_eq!(dy.len(), cout * len, "direct dW: output gradient");
+    assert_eq!(dw_t.len(), cin * kk * cout, "direct dW: weight gradient");
+    assert!(available(), "direct dW: no AVX-512F");
+    let offsets = taps.offsets(len);
+    // Patch-matrix row `c·k² + t`: its plane's offset and its tap.
+    let rows: Vec<(isize, usize)> = (0..cin * kk)
+        .map(|r| {
+            let (c, t) = (r / kk, r % kk);
+            ((c * taps.phases * len) as isize + offsets[t], t)
+        })
+        .collect();
+    let sums = WeightTile {
+        planes,
+        dy,
+        rows: &rows,
+        masks,
+        taps: kk,
+        len,
+    };
+    for o0 in (0..cout).step_by(RO) {
+        let ro = RO.min(cout - o0);
+        for r0 in (0..rows.len()).step_by(RP) {
+            let rr = RP.min(rows.len() - r0);
+            let mut tile = [[0f32; RP]; RO];
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `available` checked AVX-512F; the tile reads within
+            // its buffers (see `avx512::weight_tile`).
+            #[allow(unsafe_code)]
+            unsafe {
+                avx512::weight_dispatch(&sums, o0, r0, ro, rr, &mut tile);
+            }
+            for (i, row) in tile.iter().enumerate().take(ro) {
+                for (j, v) in row.iter().enumerate().take(rr) {
+                    dw_t[(r0 + j) * cout + o0 + i] += v;
+                }
+            }
+        }
+    }
+    super::sgemm::count_flops(cout, cin * kk, len);
+}
+
+/// What every weight-gradient tile of one unit shares.
+struct WeightTile<'a> {
+    planes: &'a [f32],
+    dy: &'a [f32],
+    /// Per patch-matrix row: the offset of its plane's pixel from the
+    /// output pixel, and its tap.
+    rows: &'a [(isize, usize)],
+    masks: &'a [u16],
+    taps: usize,
+    /// Output pixels per channel.
+    len: usize,
+}
+
+/// The lanes of the vector at pixel `q` that lie below `len` (`q < len`).
+fn lanes_below(len: usize, q: usize) -> u16 {
+    match len - q {
+        n if n >= LANES => u16::MAX,
+        n => (1u16 << n) - 1,
+    }
+}
+
 /// What every tile of one unit shares.
 struct Tile<'a> {
     planes: &'a [f32],
@@ -266,7 +380,7 @@ struct Tile<'a> {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512 {
-    use super::{LANES, RO, RP, Tile};
+    use super::{LANES, RO, RP, Tile, WeightTile, lanes_below};
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
@@ -329,12 +443,17 @@ mod avx512 {
         debug_assert_eq!(block.len(), O * taps * t.cin);
         debug_assert_eq!(rows.len(), O * t.len);
         let q0 = v0 * LANES;
+        // The lanes of each vector below `len`.
+        let mut keep = [0u16; P];
+        for (j, k) in keep.iter_mut().enumerate() {
+            *k = lanes_below(t.len, q0 + j * LANES);
+        }
         let mut acc = [[_mm512_setzero_ps(); P]; O];
         let base = t.planes.as_ptr();
         for (tap, &off) in t.offsets.iter().enumerate() {
             let mut m = [0u16; P];
             for (j, m) in m.iter_mut().enumerate() {
-                *m = t.masks[(v0 + j) * taps + tap];
+                *m = t.masks[(v0 + j) * taps + tap] & keep[j];
             }
             let src = base.wrapping_offset(q0 as isize + off);
             let ws = &block[tap * t.cin * O..][..t.cin * O];
@@ -356,15 +475,85 @@ mod avx512 {
         for (r, acc) in acc.iter().enumerate() {
             let row = rows[r * t.len..].as_mut_ptr().cast::<f32>();
             for (j, a) in acc.iter().enumerate() {
-                let q = q0 + j * LANES;
-                let n = (t.len - q).min(LANES);
-                let keep = if n == LANES {
-                    u16::MAX
-                } else {
-                    (1u16 << n) - 1
-                };
-                // SAFETY: the lanes stored are `q .. q + n`, within the row.
-                unsafe { _mm512_mask_storeu_ps(row.add(q), keep, *a) };
+                // SAFETY: the lanes stored are those below `len`: in the row.
+                unsafe { _mm512_mask_storeu_ps(row.add(q0 + j * LANES), keep[j], *a) };
+            }
+        }
+    }
+
+    /// [`dispatch`] for the weight gradient: `ro ≤ RO` output channels ×
+    /// `rr ≤ RP` patch-matrix rows into `sums`.
+    ///
+    /// # Safety
+    ///
+    /// AVX-512F must be available; `o0 + ro` output channels and `r0 + rr`
+    /// rows must exist.
+    pub(super) unsafe fn weight_dispatch(
+        t: &WeightTile,
+        o0: usize,
+        r0: usize,
+        ro: usize,
+        rr: usize,
+        sums: &mut [[f32; RP]; RO],
+    ) {
+        macro_rules! by_rows {
+            ($o:literal) => {
+                match rr {
+                    1 => unsafe { weight_tile::<$o, 1>(t, o0, r0, sums) },
+                    2 => unsafe { weight_tile::<$o, 2>(t, o0, r0, sums) },
+                    3 => unsafe { weight_tile::<$o, 3>(t, o0, r0, sums) },
+                    4 => unsafe { weight_tile::<$o, 4>(t, o0, r0, sums) },
+                    5 => unsafe { weight_tile::<$o, 5>(t, o0, r0, sums) },
+                    6 => unsafe { weight_tile::<$o, 6>(t, o0, r0, sums) },
+                    _ => unreachable!("tile rows"),
+                }
+            };
+        }
+        match ro {
+            1 => by_rows!(1),
+            2 => by_rows!(2),
+            3 => by_rows!(3),
+            4 => by_rows!(4),
+            _ => unreachable!("tile channels"),
+        }
+    }
+
+    /// One weight-gradient tile: `O` output channels × `R` patch-matrix
+    /// rows, each product summed over the unit's pixels in a vector, then
+    /// across its lanes. Loads of the planes as in [`tile`]; the output
+    /// gradient's loads keep to the lanes below `len` of its rows.
+    #[target_feature(enable = "avx512f")]
+    unsafe fn weight_tile<const O: usize, const R: usize>(
+        t: &WeightTile,
+        o0: usize,
+        r0: usize,
+        sums: &mut [[f32; RP]; RO],
+    ) {
+        debug_assert!((o0 + O) * t.len <= t.dy.len() && r0 + R <= t.rows.len());
+        let mut acc = [[_mm512_setzero_ps(); R]; O];
+        let (planes, dy) = (t.planes.as_ptr(), t.dy.as_ptr());
+        for v in 0..t.len.div_ceil(LANES) {
+            let q = v * LANES;
+            let keep = lanes_below(t.len, q);
+            let mut d = [_mm512_setzero_ps(); O];
+            for (i, d) in d.iter_mut().enumerate() {
+                // SAFETY: the lanes below `len` of row `o0 + i` of `dy`.
+                *d = unsafe { _mm512_maskz_loadu_ps(keep, dy.add((o0 + i) * t.len + q)) };
+            }
+            for j in 0..R {
+                let (off, tap) = t.rows[r0 + j];
+                let m = t.masks[v * t.taps + tap] & keep;
+                // SAFETY: see `tile`'s comment on loads.
+                let x =
+                    unsafe { _mm512_maskz_loadu_ps(m, planes.wrapping_offset(q as isize + off)) };
+                for i in 0..O {
+                    acc[i][j] = _mm512_fmadd_ps(d[i], x, acc[i][j]);
+                }
+            }
+        }
+        for (i, acc) in acc.iter().enumerate() {
+            for (j, a) in acc.iter().enumerate() {
+                sums[i][j] = _mm512_reduce_add_ps(*a);
             }
         }
     }
