@@ -17,7 +17,7 @@
 //! and col2im; here the masks stand for the padding and each input vector
 //! is read where it lies. The same kernel computes the input gradient: it
 //! is the convolution of the output gradient with the kernel turned by
-//! 180° and its channels swapped ([`Packed::turned`], [`Taps::turned`]).
+//! 180° and its channels swapped ([`Weights::turned`], [`Taps::turned`]).
 //! The weight gradient stays an im2col GEMM.
 //!
 //! Units of several small images lay their planes out channel-major
@@ -28,7 +28,9 @@
 //! keep the im2col route ([`Kernels::Gemm`](crate::Kernels::Gemm) forces
 //! it everywhere).
 
+use std::cell::RefCell;
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 
 use super::Geom;
 
@@ -99,9 +101,29 @@ pub(super) struct Taps {
 
 impl Taps {
     /// The taps of the forward of `g` (a [`Geom::shifted_planes`]
-    /// convolution), for units of up to `imgs` images.
-    pub(super) fn of(g: &Geom, imgs: usize) -> Self {
-        Self::with_masks(g.tap_shifts(), g.phases(), (g.ho, g.wo), imgs)
+    /// convolution), for units of up to `imgs` images, or with `turned`
+    /// those of its input gradient ([`Taps::turned`]). Kept per thread
+    /// for the shapes seen last: a step meets the same few shapes again
+    /// and again, and the masks cost a pass over the pixels per tap.
+    pub(super) fn of(g: &Geom, imgs: usize, turned: bool) -> Arc<Self> {
+        type Key = (usize, usize, usize, usize, usize, usize, bool);
+        thread_local! {
+            static KEPT: RefCell<Vec<(Key, Arc<Taps>)>> = const { RefCell::new(Vec::new()) };
+        }
+        let key = (g.k, g.stride, g.pad, g.ho, g.wo, imgs, turned);
+        KEPT.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            if let Some((_, taps)) = kept.iter().find(|(k, _)| *k == key) {
+                return Arc::clone(taps);
+            }
+            let taps = Self::with_masks(g.tap_shifts(), g.phases(), (g.ho, g.wo), imgs);
+            let taps = Arc::new(if turned { taps.turned() } else { taps });
+            if kept.len() >= 64 {
+                kept.clear();
+            }
+            kept.push((key, Arc::clone(&taps)));
+            taps
+        })
     }
 
     fn with_masks(
@@ -164,59 +186,68 @@ impl Taps {
 
     /// The taps of the convolution that computes this one's input gradient
     /// from its output gradient (stride 1 only): tap `t` turned by 180°.
-    pub(super) fn turned(&self) -> Self {
+    fn turned(&self) -> Self {
         debug_assert_eq!(self.phases, 1, "only stride-1 convolutions turn");
         let taps = self.taps.iter().rev().map(|&(p, dy, dx)| (p, -dy, -dx));
         Self::with_masks(taps.collect(), self.phases, (self.ho, self.wo), self.imgs)
     }
 }
 
-/// Weights packed for the micro-kernel: blocks of [`RO`] output channels
-/// (the last may be narrower), each `[tap][input channel][channel of the
-/// block]`.
-#[derive(Debug)]
-pub(super) struct Packed {
-    data: Vec<f32>,
+/// A convolution's weights as the micro-kernel reads them, in place:
+/// weight `(o, c, t)` (output channel, input channel, tap) at
+/// `w[o·rs + c·cs + t·ts + at]`. A tile's weights for one tap and input
+/// channel are then a few broadcasts from as many rows of `w`, all within
+/// the few KiB of its output channels' kernels that stay in the core's
+/// L1 (packing them per call cost more than it saved: about 17 µs per
+/// detector layer).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Weights<'a> {
+    w: &'a [f32],
     cout: usize,
     cin: usize,
     taps: usize,
+    rs: isize,
+    cs: isize,
+    ts: isize,
+    at: isize,
 }
 
-impl Packed {
+impl<'a> Weights<'a> {
     /// `w` (`C_out × C_in × k × k`) for the forward.
-    pub(super) fn forward(w: &[f32], cout: usize, cin: usize, taps: usize) -> Self {
-        Self::pack(cout, cin, taps, |o, c, t| w[(o * cin + c) * taps + t])
+    pub(super) fn forward(w: &'a [f32], cout: usize, cin: usize, taps: usize) -> Self {
+        assert_eq!(w.len(), cout * cin * taps, "direct conv: weights");
+        Weights {
+            w,
+            cout,
+            cin,
+            taps,
+            rs: (cin * taps) as isize,
+            cs: taps as isize,
+            ts: 1,
+            at: 0,
+        }
     }
 
     /// `w` for the input gradient of a stride-1 convolution: output channel
-    /// `c`, input channel `o`, tap `t` is `w[o][c][taps − 1 − t]`.
-    pub(super) fn turned(w: &[f32], cout: usize, cin: usize, taps: usize) -> Self {
-        Self::pack(cin, cout, taps, |c, o, t| {
-            w[(o * cin + c) * taps + taps - 1 - t]
-        })
+    /// `c`, input channel `o`, tap `t` is `w[o][c][taps − 1 − t]` (the
+    /// kernel turned by 180°, its channels swapped).
+    pub(super) fn turned(w: &'a [f32], cout: usize, cin: usize, taps: usize) -> Self {
+        assert_eq!(w.len(), cout * cin * taps, "direct conv: weights");
+        Weights {
+            w,
+            cout: cin,
+            cin: cout,
+            taps,
+            rs: taps as isize,
+            cs: (cin * taps) as isize,
+            ts: -1,
+            at: taps as isize - 1,
+        }
     }
 
     /// Output channels.
     pub(super) fn outputs(&self) -> usize {
         self.cout
-    }
-
-    fn pack(cout: usize, cin: usize, taps: usize, at: impl Fn(usize, usize, usize) -> f32) -> Self {
-        let mut data = Vec::with_capacity(cout * cin * taps);
-        for o0 in (0..cout).step_by(RO) {
-            let rows = RO.min(cout - o0);
-            for t in 0..taps {
-                for c in 0..cin {
-                    data.extend((o0..o0 + rows).map(|o| at(o, c, t)));
-                }
-            }
-        }
-        Packed {
-            data,
-            cout,
-            cin,
-            taps,
-        }
     }
 }
 
@@ -231,7 +262,7 @@ impl Packed {
 /// ([`available`]).
 pub(super) fn conv<'o>(
     taps: &Taps,
-    w: &Packed,
+    w: &Weights,
     imgs: usize,
     planes: &[f32],
     out: &'o mut [MaybeUninit<f32>],
@@ -259,17 +290,16 @@ pub(super) fn conv<'o>(
         let rp = RP.min(vectors - v0);
         for o0 in (0..w.cout).step_by(RO) {
             let ro = RO.min(w.cout - o0);
-            let block = &w.data[o0 * w.cin * w.taps..][..ro * w.cin * w.taps];
             let rows = &mut out[o0 * len..(o0 + ro) * len];
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `available` checked AVX-512F; the tile reads and
             // writes within its buffers (see `avx512::tile`).
             #[allow(unsafe_code)]
             unsafe {
-                avx512::dispatch(&tile, v0, ro, rp, block, rows);
+                avx512::dispatch(&tile, v0, ro, rp, w, o0, rows);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            let _ = (&tile, v0, ro, rp, block, rows);
+            let _ = (&tile, v0, ro, rp, w, rows);
         }
     }
     super::sgemm::count_flops(w.cout, len, w.cin * w.taps);
@@ -380,7 +410,7 @@ struct Tile<'a> {
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512 {
-    use super::{LANES, RO, RP, Tile, WeightTile, lanes_below};
+    use super::{LANES, RO, RP, Tile, WeightTile, Weights, lanes_below};
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
@@ -389,14 +419,15 @@ mod avx512 {
     ///
     /// # Safety
     ///
-    /// AVX-512F must be available; `block` is the tile's packed weights
-    /// (`ro · taps · C_in`) and `rows` its `ro` output rows of `len`.
+    /// AVX-512F must be available; `o0 + ro` output channels of `w` must
+    /// exist, and `rows` is their `ro` output rows of `len`.
     pub(super) unsafe fn dispatch(
         t: &Tile,
         v0: usize,
         ro: usize,
         rp: usize,
-        block: &[f32],
+        w: &Weights,
+        o0: usize,
         rows: &mut [MaybeUninit<f32>],
     ) {
         // One instance per tile size, so that the accumulators are
@@ -404,12 +435,12 @@ mod avx512 {
         macro_rules! by_vectors {
             ($o:literal) => {
                 match rp {
-                    1 => unsafe { tile::<$o, 1>(t, v0, block, rows) },
-                    2 => unsafe { tile::<$o, 2>(t, v0, block, rows) },
-                    3 => unsafe { tile::<$o, 3>(t, v0, block, rows) },
-                    4 => unsafe { tile::<$o, 4>(t, v0, block, rows) },
-                    5 => unsafe { tile::<$o, 5>(t, v0, block, rows) },
-                    6 => unsafe { tile::<$o, 6>(t, v0, block, rows) },
+                    1 => unsafe { tile::<$o, 1>(t, v0, w, o0, rows) },
+                    2 => unsafe { tile::<$o, 2>(t, v0, w, o0, rows) },
+                    3 => unsafe { tile::<$o, 3>(t, v0, w, o0, rows) },
+                    4 => unsafe { tile::<$o, 4>(t, v0, w, o0, rows) },
+                    5 => unsafe { tile::<$o, 5>(t, v0, w, o0, rows) },
+                    6 => unsafe { tile::<$o, 6>(t, v0, w, o0, rows) },
                     _ => unreachable!("tile vectors"),
                 }
             };
@@ -436,11 +467,12 @@ mod avx512 {
     unsafe fn tile<const O: usize, const P: usize>(
         t: &Tile,
         v0: usize,
-        block: &[f32],
+        w: &Weights,
+        o0: usize,
         rows: &mut [MaybeUninit<f32>],
     ) {
         let taps = t.offsets.len();
-        debug_assert_eq!(block.len(), O * taps * t.cin);
+        debug_assert!(o0 + O <= w.cout && w.cin == t.cin && w.taps == taps);
         debug_assert_eq!(rows.len(), O * t.len);
         let q0 = v0 * LANES;
         // The lanes of each vector below `len`.
@@ -450,24 +482,29 @@ mod avx512 {
         }
         let mut acc = [[_mm512_setzero_ps(); P]; O];
         let base = t.planes.as_ptr();
+        // Weight `(o0 + r, c, tap)` is at `wp + r·rs + c·cs + tap·ts`: inside
+        // `w.w` for every channel and tap of the tile (see `Weights`).
+        let wp = w.w.as_ptr().wrapping_offset(w.at + o0 as isize * w.rs);
         for (tap, &off) in t.offsets.iter().enumerate() {
             let mut m = [0u16; P];
             for (j, m) in m.iter_mut().enumerate() {
                 *m = t.masks[(v0 + j) * taps + tap] & keep[j];
             }
             let src = base.wrapping_offset(q0 as isize + off);
-            let ws = &block[tap * t.cin * O..][..t.cin * O];
-            for (c, w) in ws.chunks_exact(O).enumerate() {
+            let wt = wp.wrapping_offset(tap as isize * w.ts);
+            for c in 0..t.cin {
                 let p = src.wrapping_add(c * t.channel);
+                let wc = wt.wrapping_offset(c as isize * w.cs);
                 let mut x = [_mm512_setzero_ps(); P];
                 for j in 0..P {
                     // SAFETY: see the function's comment on loads.
                     x[j] = unsafe { _mm512_maskz_loadu_ps(m[j], p.wrapping_add(j * LANES)) };
                 }
-                for r in 0..O {
-                    let wv = _mm512_set1_ps(w[r]);
-                    for j in 0..P {
-                        acc[r][j] = _mm512_fmadd_ps(wv, x[j], acc[r][j]);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: a weight of the tile (above).
+                    let wv = _mm512_set1_ps(unsafe { *wc.wrapping_offset(r as isize * w.rs) });
+                    for (a, x) in acc.iter_mut().zip(&x) {
+                        *a = _mm512_fmadd_ps(wv, *x, *a);
                     }
                 }
             }
@@ -540,14 +577,13 @@ mod avx512 {
                 // SAFETY: the lanes below `len` of row `o0 + i` of `dy`.
                 *d = unsafe { _mm512_maskz_loadu_ps(keep, dy.add((o0 + i) * t.len + q)) };
             }
-            for j in 0..R {
-                let (off, tap) = t.rows[r0 + j];
+            for (j, &(off, tap)) in t.rows[r0..r0 + R].iter().enumerate() {
                 let m = t.masks[v * t.taps + tap] & keep;
                 // SAFETY: see `tile`'s comment on loads.
                 let x =
                     unsafe { _mm512_maskz_loadu_ps(m, planes.wrapping_offset(q as isize + off)) };
-                for i in 0..O {
-                    acc[i][j] = _mm512_fmadd_ps(d[i], x, acc[i][j]);
+                for (a, d) in acc.iter_mut().zip(&d) {
+                    a[j] = _mm512_fmadd_ps(*d, x, a[j]);
                 }
             }
         }
