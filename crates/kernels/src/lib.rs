@@ -1,8 +1,9 @@
 //! # isdet-kernels
 //!
 //! Fast CPU training kernels for [candle](https://github.com/huggingface/candle)
-//! models, as candle custom ops with their own backward passes: an
-//! im2col + GEMM 2-D convolution (with a fused ReLU), a fused
+//! models, as candle custom ops with their own backward passes: a 2-D
+//! convolution (with a fused ReLU) by im2col + GEMM, and on AVX-512 CPUs
+//! by a direct kernel for stride-1 "same" convolutions, a fused
 //! normalisation (BatchNorm or GroupNorm) + ReLU, nearest-neighbour
 //! upsampling with a block-sum gradient, and a one-op residual
 //! `relu(a + b)`. They know nothing of any model: any candle user who
@@ -11,8 +12,9 @@
 //! Which implementation runs is a value, [`Kernels`], passed to every op:
 //! [`Kernels::Fast`] takes these kernels for f32 tensors on the CPU (any
 //! other device or dtype falls back to candle's own ops, so CUDA runs are
-//! unchanged); [`Kernels::Stock`] always takes candle's ops, the reference
-//! the property tests compare against.
+//! unchanged); [`Kernels::Gemm`] takes them with every convolution an
+//! im2col GEMM; [`Kernels::Stock`] always takes candle's ops, the
+//! reference the property tests compare against.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
