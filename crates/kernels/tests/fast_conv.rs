@@ -67,6 +67,32 @@ fn check_first_layer(rng: &mut ChaCha8Rng, c: &Case) {
     compare(rng, c, false);
 }
 
+/// `check` on each `(n, cin, cout, k, stride, pad, size)`, once plain and
+/// once with a bias and the fused ReLU.
+#[allow(clippy::type_complexity)]
+fn check_with_and_without_relu(
+    rng: &mut ChaCha8Rng,
+    cases: &[(usize, usize, usize, usize, usize, usize, (usize, usize))],
+    check: fn(&mut ChaCha8Rng, &Case),
+) {
+    for &(n, cin, cout, k, stride, pad, size) in cases {
+        for relu in [false, true] {
+            let case = Case {
+                n,
+                cin,
+                cout,
+                size,
+                k,
+                stride,
+                pad,
+                bias: relu,
+                relu,
+            };
+            check(rng, &case);
+        }
+    }
+}
+
 fn compare(rng: &mut ChaCha8Rng, c: &Case, input_grad: bool) {
     let x = random(rng, &[c.n, c.cin, c.size.0, c.size.1]);
     // Data that needs no gradient is a plain tensor (a `Var` is tracked).
@@ -245,33 +271,22 @@ fn fast_conv_matches_stock_through_the_direct_kernel() {
     // tail of one vector (20 × 20 = 25 vectors), 5 × 5 kernels, and 15
     // channels (below the kernel's minimum: the GEMM route).
     let mut rng = ChaCha8Rng::seed_from_u64(23);
-    // (n, cin, cout, k, size)
-    for (n, cin, cout, k, size) in [
-        (1, 16, 1, 3, (12, 12)),
-        (2, 16, 2, 3, (7, 5)),
-        (5, 17, 3, 3, (3, 3)),
-        (3, 16, 5, 3, (6, 6)),
-        (1, 16, 7, 3, (20, 20)),
-        (1, 20, 9, 3, (8, 8)),
-        (4, 16, 4, 3, (4, 4)),
-        (2, 16, 6, 5, (9, 7)),
-        (2, 15, 4, 3, (6, 6)),
-    ] {
-        for relu in [false, true] {
-            let case = Case {
-                n,
-                cin,
-                cout,
-                size,
-                k,
-                stride: 1,
-                pad: k / 2,
-                bias: relu,
-                relu,
-            };
-            check(&mut rng, &case);
-        }
-    }
+    // (n, cin, cout, k, stride, pad, size)
+    check_with_and_without_relu(
+        &mut rng,
+        &[
+            (1, 16, 1, 3, 1, 1, (12, 12)),
+            (2, 16, 2, 3, 1, 1, (7, 5)),
+            (5, 17, 3, 3, 1, 1, (3, 3)),
+            (3, 16, 5, 3, 1, 1, (6, 6)),
+            (1, 16, 7, 3, 1, 1, (20, 20)),
+            (1, 20, 9, 3, 1, 1, (8, 8)),
+            (4, 16, 4, 3, 1, 1, (4, 4)),
+            (2, 16, 6, 5, 1, 2, (9, 7)),
+            (2, 15, 4, 3, 1, 1, (6, 6)),
+        ],
+        check,
+    );
 }
 
 #[test]
@@ -284,29 +299,18 @@ fn fast_conv_matches_stock_on_first_layers() {
     // the detector's stem and convnet-ref's first layer.
     let mut rng = ChaCha8Rng::seed_from_u64(29);
     // (n, cin, cout, k, stride, pad, size)
-    for (n, cin, cout, k, stride, pad, size) in [
-        (2, 3, 16, 3, 1, 1, (64, 64)),
-        (2, 3, 16, 3, 2, 1, (96, 96)),
-        (3, 3, 5, 3, 1, 1, (7, 9)),
-        (4, 1, 3, 3, 2, 1, (6, 6)),
-        (2, 2, 7, 5, 1, 2, (8, 5)),
-        (1, 15, 4, 3, 1, 1, (10, 10)),
-    ] {
-        for relu in [false, true] {
-            let case = Case {
-                n,
-                cin,
-                cout,
-                size,
-                k,
-                stride,
-                pad,
-                bias: relu,
-                relu,
-            };
-            check_first_layer(&mut rng, &case);
-        }
-    }
+    check_with_and_without_relu(
+        &mut rng,
+        &[
+            (2, 3, 16, 3, 1, 1, (64, 64)),
+            (2, 3, 16, 3, 2, 1, (96, 96)),
+            (3, 3, 5, 3, 1, 1, (7, 9)),
+            (4, 1, 3, 3, 2, 1, (6, 6)),
+            (2, 2, 7, 5, 1, 2, (8, 5)),
+            (1, 15, 4, 3, 1, 1, (10, 10)),
+        ],
+        check_first_layer,
+    );
 }
 
 #[test]
@@ -317,29 +321,18 @@ fn fast_conv_matches_stock_through_phase_planes() {
     // outputs, one image per unit and several.
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     // (n, cin, cout, k, stride, pad, size)
-    for (n, cin, cout, k, stride, pad, size) in [
-        (2, 3, 5, 3, 2, 1, (8, 8)),
-        (3, 4, 6, 3, 2, 1, (6, 10)),
-        (5, 2, 3, 3, 2, 1, (2, 2)),
-        (2, 3, 4, 2, 2, 0, (8, 6)),
-        (2, 3, 4, 3, 3, 0, (9, 9)),
-        (2, 2, 3, 5, 3, 1, (6, 9)),
-    ] {
-        for relu in [false, true] {
-            let case = Case {
-                n,
-                cin,
-                cout,
-                size,
-                k,
-                stride,
-                pad,
-                bias: relu,
-                relu,
-            };
-            check(&mut rng, &case);
-        }
-    }
+    check_with_and_without_relu(
+        &mut rng,
+        &[
+            (2, 3, 5, 3, 2, 1, (8, 8)),
+            (3, 4, 6, 3, 2, 1, (6, 10)),
+            (5, 2, 3, 3, 2, 1, (2, 2)),
+            (2, 3, 4, 2, 2, 0, (8, 6)),
+            (2, 3, 4, 3, 3, 0, (9, 9)),
+            (2, 2, 3, 5, 3, 1, (6, 9)),
+        ],
+        check,
+    );
 }
 
 #[test]
