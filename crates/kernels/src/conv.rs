@@ -738,6 +738,14 @@ impl Epilogue<'_> {
         }
     }
 
+    /// [`apply`](Self::apply) to each channel's row of `hw` pixels of one
+    /// image's output.
+    fn apply_channels(&self, out: &mut [f32], hw: usize) {
+        for (ch, row) in out.chunks_mut(hw).enumerate() {
+            self.apply(row, ch);
+        }
+    }
+
     /// `row = relu?(row + bias[ch])` in place.
     fn apply(&self, row: &mut [f32], ch: usize) {
         let b = self.bias.map_or(0.0, |b| b[ch]);
@@ -964,11 +972,7 @@ fn direct_unit<'o>(
     let (cout, hwo) = (w.outputs(), taps.pixels());
     if imgs == 1 {
         let out = direct::conv(taps, w, 1, planes, out);
-        if epi.bias.is_some() || epi.relu {
-            for (ch, row) in out.chunks_mut(hwo).enumerate() {
-                epi.apply(row, ch);
-            }
-        }
+        epi.apply_channels(out, hwo);
         return out;
     }
     with_scratch(out.len(), |tmp| {
@@ -1070,9 +1074,7 @@ impl ConvFwd {
                 let (lhs, rhs) = (sgemm::Mat::new(ws, ckk, 1), sgemm::Mat::new(col, cols, 1));
                 if imgs == 1 {
                     let out = sgemm::gemm_into(dims, out, lhs, rhs);
-                    for (ch, row) in out.chunks_mut(hwo).enumerate() {
-                        epi.apply(row, ch);
-                    }
+                    epi.apply_channels(out, hwo);
                     return out;
                 }
                 with_scratch(g.cout * cols, |tmp| {
@@ -1267,7 +1269,6 @@ impl CustomOp3 for ConvBwd {
                 let taps = direct::Taps::of(&g, per, true);
                 (taps, direct::Weights::turned(ws, g.cout, g.cin, g.k * g.k))
             });
-        let direct_dx_on = direct_dx.is_some();
         // The weight gradient of a narrow first layer by the direct kernel.
         let direct_dw =
             (self.direct && wino.is_none() && direct::weight_grad_applies(&g, self.need_dx))
@@ -1345,17 +1346,13 @@ impl CustomOp3 for ConvBwd {
                     });
                     return None;
                 }
-                // dX (C_in × cols) by the direct kernel, from dY as it is.
-                let direct_dx = |dxu| {
-                    let (taps, turned) = direct_dx.as_ref()?;
-                    Some(direct_unit(taps, turned, imgs, dy, dxu, Epilogue::NONE))
-                };
                 if imgs == 1 && blocked(&g) {
-                    if direct_dx_on {
-                        backward_blocked(&g, x_u, ws, dy, dw, None);
-                        return direct_dx(dxu?);
-                    }
-                    return backward_blocked(&g, x_u, ws, dy, dw, dxu);
+                    let Some((taps, turned)) = &direct_dx else {
+                        return backward_blocked(&g, x_u, ws, dy, dw, dxu);
+                    };
+                    backward_blocked(&g, x_u, ws, dy, dw, None);
+                    // dX (C_in × cols) by the direct kernel, from dY as it is.
+                    return Some(direct_unit(taps, turned, imgs, dy, dxu?, Epilogue::NONE));
                 }
                 let direct = col_is_input(&g, imgs);
                 with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
@@ -1375,8 +1372,8 @@ impl CustomOp3 for ConvBwd {
                         sgemm::Mat::new(col, 1, cols),
                     );
                     let dxu = dxu?;
-                    if direct_dx_on {
-                        return direct_dx(dxu);
+                    if let Some((taps, turned)) = &direct_dx {
+                        return Some(direct_unit(taps, turned, imgs, dy, dxu, Epilogue::NONE));
                     }
                     // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols),
                     // straight into the input gradient for a pointwise

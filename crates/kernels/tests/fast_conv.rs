@@ -172,33 +172,21 @@ fn winograd_conv_matches_stock_at_every_padding_and_odd_sizes() {
     // output sizes (a clipped last tile), one pixel, and the detector's
     // widest layers at full width.
     let mut rng = ChaCha8Rng::seed_from_u64(17);
-    for (n, cin, cout, size, pad) in [
-        (2, 16, 17, (5, 5), 0),
-        (3, 20, 16, (7, 6), 1),
-        (1, 16, 24, (4, 9), 2),
-        (2, 16, 16, (1, 1), 1),
-        (1, 16, 16, (3, 3), 0),
-        (2, 3, 4, (5, 5), 1),
-        (16, 48, 48, (12, 12), 1),
-        (4, 96, 48, (6, 6), 1),
-    ] {
-        for (bias, relu) in [(false, false), (true, true)] {
-            check(
-                &mut rng,
-                &Case {
-                    n,
-                    cin,
-                    cout,
-                    size,
-                    k: 3,
-                    stride: 1,
-                    pad,
-                    bias,
-                    relu,
-                },
-            );
-        }
-    }
+    // (n, cin, cout, k, stride, pad, size)
+    check_with_and_without_relu(
+        &mut rng,
+        &[
+            (2, 16, 17, 3, 1, 0, (5, 5)),
+            (3, 20, 16, 3, 1, 1, (7, 6)),
+            (1, 16, 24, 3, 1, 2, (4, 9)),
+            (2, 16, 16, 3, 1, 1, (1, 1)),
+            (1, 16, 16, 3, 1, 0, (3, 3)),
+            (2, 3, 4, 3, 1, 1, (5, 5)),
+            (16, 48, 48, 3, 1, 1, (12, 12)),
+            (4, 96, 48, 3, 1, 1, (6, 6)),
+        ],
+        check,
+    );
 }
 
 #[test]
@@ -341,23 +329,12 @@ fn fast_conv_matches_stock_on_large_images_in_blocks() {
     // one image per unit, run in blocks of 28 output rows (the last one
     // shorter), at stride 1 and 2.
     let mut rng = ChaCha8Rng::seed_from_u64(19);
-    // (n, cin, cout, stride, size)
-    for (n, cin, cout, stride, size) in [(2, 8, 5, 1, (64, 64)), (1, 8, 3, 2, (128, 128))] {
-        for relu in [false, true] {
-            let case = Case {
-                n,
-                cin,
-                cout,
-                size,
-                k: 3,
-                stride,
-                pad: 1,
-                bias: relu,
-                relu,
-            };
-            check(&mut rng, &case);
-        }
-    }
+    // (n, cin, cout, k, stride, pad, size)
+    check_with_and_without_relu(
+        &mut rng,
+        &[(2, 8, 5, 3, 1, 1, (64, 64)), (1, 8, 3, 3, 2, 1, (128, 128))],
+        check,
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@
 //! is read where it lies. The same kernel computes the input gradient: it
 //! is the convolution of the output gradient with the kernel turned by
 //! 180° and its channels swapped ([`Weights::turned`], [`Taps::turned`]).
-//! The weight gradient stays an im2col GEMM.
+//! The weight gradient stays an im2col GEMM, except for first layers
+//! (few input planes, no input gradient, [`weight_grad_applies`]), whose
+//! patch-matrix rows the kernel sums against the output gradient in
+//! vectors along the pixels ([`weight_grad`]).
 //!
 //! Units of several small images lay their planes out channel-major
 //! (`[channel][image][pixel]`), so that a vector of 16 lanes may span
@@ -414,6 +417,41 @@ mod avx512 {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
+    /// `$f::<O, P>($args)` for run-time tile sizes `O ≤ RO`, `P ≤ RP`: one
+    /// instance per size, so that the accumulators are registers.
+    macro_rules! by_size {
+        ($o:expr, $p:expr, $f:ident($($arg:expr),*)) => {
+            match ($o, $p) {
+                (1, 1) => unsafe { $f::<1, 1>($($arg),*) },
+                (1, 2) => unsafe { $f::<1, 2>($($arg),*) },
+                (1, 3) => unsafe { $f::<1, 3>($($arg),*) },
+                (1, 4) => unsafe { $f::<1, 4>($($arg),*) },
+                (1, 5) => unsafe { $f::<1, 5>($($arg),*) },
+                (1, 6) => unsafe { $f::<1, 6>($($arg),*) },
+                (2, 1) => unsafe { $f::<2, 1>($($arg),*) },
+                (2, 2) => unsafe { $f::<2, 2>($($arg),*) },
+                (2, 3) => unsafe { $f::<2, 3>($($arg),*) },
+                (2, 4) => unsafe { $f::<2, 4>($($arg),*) },
+                (2, 5) => unsafe { $f::<2, 5>($($arg),*) },
+                (2, 6) => unsafe { $f::<2, 6>($($arg),*) },
+                (3, 1) => unsafe { $f::<3, 1>($($arg),*) },
+                (3, 2) => unsafe { $f::<3, 2>($($arg),*) },
+                (3, 3) => unsafe { $f::<3, 3>($($arg),*) },
+                (3, 4) => unsafe { $f::<3, 4>($($arg),*) },
+                (3, 5) => unsafe { $f::<3, 5>($($arg),*) },
+                (3, 6) => unsafe { $f::<3, 6>($($arg),*) },
+                (4, 1) => unsafe { $f::<4, 1>($($arg),*) },
+                (4, 2) => unsafe { $f::<4, 2>($($arg),*) },
+                (4, 3) => unsafe { $f::<4, 3>($($arg),*) },
+                (4, 4) => unsafe { $f::<4, 4>($($arg),*) },
+                (4, 5) => unsafe { $f::<4, 5>($($arg),*) },
+                (4, 6) => unsafe { $f::<4, 6>($($arg),*) },
+                _ => unreachable!("tile size"),
+            }
+        };
+    }
+    const _: () = assert!(RO == 4 && RP == 6, "by_size lists sizes up to 4 × 6");
+
     /// Runs the micro-kernel for `ro ≤ RO` output channels and `rp ≤ RP`
     /// vectors from vector `v0`, each size its own instance.
     ///
@@ -430,29 +468,7 @@ mod avx512 {
         o0: usize,
         rows: &mut [MaybeUninit<f32>],
     ) {
-        // One instance per tile size, so that the accumulators are
-        // registers.
-        macro_rules! by_vectors {
-            ($o:literal) => {
-                match rp {
-                    1 => unsafe { tile::<$o, 1>(t, v0, w, o0, rows) },
-                    2 => unsafe { tile::<$o, 2>(t, v0, w, o0, rows) },
-                    3 => unsafe { tile::<$o, 3>(t, v0, w, o0, rows) },
-                    4 => unsafe { tile::<$o, 4>(t, v0, w, o0, rows) },
-                    5 => unsafe { tile::<$o, 5>(t, v0, w, o0, rows) },
-                    6 => unsafe { tile::<$o, 6>(t, v0, w, o0, rows) },
-                    _ => unreachable!("tile vectors"),
-                }
-            };
-        }
-        const _: () = assert!(RO == 4 && RP == 6);
-        match ro {
-            1 => by_vectors!(1),
-            2 => by_vectors!(2),
-            3 => by_vectors!(3),
-            4 => by_vectors!(4),
-            _ => unreachable!("tile rows"),
-        }
+        by_size!(ro, rp, tile(t, v0, w, o0, rows))
     }
 
     /// One tile: `O` output channels × `P` vectors from vector `v0`.
@@ -533,26 +549,7 @@ mod avx512 {
         rr: usize,
         sums: &mut [[f32; RP]; RO],
     ) {
-        macro_rules! by_rows {
-            ($o:literal) => {
-                match rr {
-                    1 => unsafe { weight_tile::<$o, 1>(t, o0, r0, sums) },
-                    2 => unsafe { weight_tile::<$o, 2>(t, o0, r0, sums) },
-                    3 => unsafe { weight_tile::<$o, 3>(t, o0, r0, sums) },
-                    4 => unsafe { weight_tile::<$o, 4>(t, o0, r0, sums) },
-                    5 => unsafe { weight_tile::<$o, 5>(t, o0, r0, sums) },
-                    6 => unsafe { weight_tile::<$o, 6>(t, o0, r0, sums) },
-                    _ => unreachable!("tile rows"),
-                }
-            };
-        }
-        match ro {
-            1 => by_rows!(1),
-            2 => by_rows!(2),
-            3 => by_rows!(3),
-            4 => by_rows!(4),
-            _ => unreachable!("tile channels"),
-        }
+        by_size!(ro, rr, weight_tile(t, o0, r0, sums))
     }
 
     /// One weight-gradient tile: `O` output channels × `R` patch-matrix
