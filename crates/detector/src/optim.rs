@@ -324,34 +324,158 @@ impl AdamW {
     }
 }
 
+impl AdamW {
+    /// The bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` of the current step.
+    fn corrections(&self) -> (f64, f64) {
+        let (b1, b2) = self.betas;
+        (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t))
+    }
+
+    /// Parameter `i`'s update by tensor ops (any device and dtype).
+    fn update_by_ops(&mut self, i: usize, g: &Tensor) -> Result<()> {
+        let ((b1, b2), (c1, c2)) = (self.betas, self.corrections());
+        let p = &self.params[i];
+        let m = match self.m[i].take() {
+            Some(m) => ((m * b1)? + (g * (1.0 - b1))?)?,
+            None => (g * (1.0 - b1))?,
+        };
+        let v = match self.v[i].take() {
+            Some(v) => ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?,
+            None => (g.sqr()? * (1.0 - b2))?,
+        };
+        let mut theta = p.var.as_tensor().clone();
+        if self.weight_decay > 0.0 && decays(p) {
+            theta = (&theta * (1.0 - self.lr * self.weight_decay))?;
+        }
+        let step = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
+        p.var.set(&(theta - (step * self.lr)?)?)?;
+        self.m[i] = Some(m);
+        self.v[i] = Some(v);
+        Ok(())
+    }
+
+    /// Parameter `i`'s update in one pass over contiguous f32 CPU tensors,
+    /// with the arithmetic of [`AdamW::update_by_ops`] in the same order
+    /// (candle's `x * c`, `x / c` and `x + c` are its affine `x·c' + a` in
+    /// f32), so both give the same bits; `None` (nothing done) for any
+    /// other tensor. Seventeen tensor ops per parameter, each a pass and
+    /// an allocation, were a serial stretch of every training step.
+    fn update_fused(&mut self, i: usize, g: &Tensor) -> Result<Option<()>> {
+        let ((b1, b2), (c1, c2)) = (self.betas, self.corrections());
+        let p = &self.params[i];
+        let c = AdamConsts {
+            b1: b1 as f32,
+            one_b1: (1.0 - b1) as f32,
+            b2: b2 as f32,
+            one_b2: (1.0 - b2) as f32,
+            decay: (self.weight_decay > 0.0 && decays(p))
+                .then_some((1.0 - self.lr * self.weight_decay) as f32),
+            inv_c1: (1.0 / c1) as f32,
+            inv_c2: (1.0 / c2) as f32,
+            eps: self.eps as f32,
+            lr: self.lr as f32,
+        };
+        let theta = p.var.as_tensor();
+        let (old_m, old_v) = (self.m[i].as_ref(), self.v[i].as_ref());
+        // Both moments or neither (they are created together).
+        if old_m.is_some() != old_v.is_some() {
+            return Ok(None);
+        }
+        let fused = with_f32(theta, |theta| {
+            with_f32(g, |g| {
+                let moments = old_m.zip(old_v);
+                let run = |old: Option<(&[f32], &[f32])>| {
+                    let n = theta.len();
+                    (g.len() == n && old.is_none_or(|(m, v)| m.len() == n && v.len() == n))
+                        .then(|| adamw_f32(theta, g, old, &c))
+                };
+                match moments {
+                    Some((m, v)) => {
+                        with_f32(m, |m| with_f32(v, |v| run(Some((m, v)))).flatten()).flatten()
+                    }
+                    None => run(None),
+                }
+            })
+        });
+        let Some(Some(Some((new_theta, m, v)))) = fused else {
+            return Ok(None);
+        };
+        let (shape, dev) = (theta.shape().clone(), theta.device().clone());
+        self.m[i] = Some(Tensor::from_vec(m, shape.clone(), &dev)?);
+        self.v[i] = Some(Tensor::from_vec(v, shape.clone(), &dev)?);
+        p.var.set(&Tensor::from_vec(new_theta, shape, &dev)?)?;
+        Ok(Some(()))
+    }
+}
+
+/// The f32 constants of one AdamW update, as candle's affine casts them.
+struct AdamConsts {
+    b1: f32,
+    one_b1: f32,
+    b2: f32,
+    one_b2: f32,
+    /// `1 − lr·wd` where the parameter decays.
+    decay: Option<f32>,
+    inv_c1: f32,
+    inv_c2: f32,
+    eps: f32,
+    lr: f32,
+}
+
+/// The AdamW update of one parameter: `(θ', m', v')` from `θ`, its
+/// gradient and its old moments, each step written as
+/// [`AdamW::update_by_ops`]'s ops compute it (`x·c + a` for candle's
+/// affine), in one loop that vectorises.
+fn adamw_f32(
+    theta: &[f32],
+    grad: &[f32],
+    old: Option<(&[f32], &[f32])>,
+    c: &AdamConsts,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = theta.len();
+    let (mut out, mut m, mut v) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
+    let update = |t: f32, nm: f32, nv: f32| {
+        let t = match c.decay {
+            Some(d) => t * d + 0.0,
+            None => t,
+        };
+        let den = (nv * c.inv_c2 + 0.0).sqrt() * 1.0 + c.eps;
+        let step = (nm * c.inv_c1 + 0.0) / den;
+        t - (step * c.lr + 0.0)
+    };
+    let new = out.iter_mut().zip(m.iter_mut().zip(&mut v));
+    match old {
+        None => {
+            for ((o, (nm, nv)), (&t, &g)) in new.zip(theta.iter().zip(grad)) {
+                *nm = g * c.one_b1 + 0.0;
+                *nv = (g * g) * c.one_b2 + 0.0;
+                *o = update(t, *nm, *nv);
+            }
+        }
+        Some((om, ov)) => {
+            let olds = theta.iter().zip(grad).zip(om.iter().zip(ov));
+            for ((o, (nm, nv)), ((&t, &g), (&pm, &pv))) in new.zip(olds) {
+                *nm = (pm * c.b1 + 0.0) + (g * c.one_b1 + 0.0);
+                *nv = (pv * c.b2 + 0.0) + ((g * g) * c.one_b2 + 0.0);
+                *o = update(t, *nm, *nv);
+            }
+        }
+    }
+    (out, m, v)
+}
+
 impl Optimizer for AdamW {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.t += 1;
-        let (b1, b2) = self.betas;
-        let c1 = 1.0 - b1.powi(self.t);
-        let c2 = 1.0 - b2.powi(self.t);
-        for (i, p) in self.params.iter().enumerate() {
-            let Some(g) = grads.get(p.var.as_tensor()) else {
+        for i in 0..self.params.len() {
+            let Some(g) = grads.get(self.params[i].var.as_tensor()) else {
                 continue;
             };
             // Detached for the reason given in `Sgd::step`.
-            let g = &g.detach();
-            let m = match self.m[i].take() {
-                Some(m) => ((m * b1)? + (g * (1.0 - b1))?)?,
-                None => (g * (1.0 - b1))?,
-            };
-            let v = match self.v[i].take() {
-                Some(v) => ((v * b2)? + (g.sqr()? * (1.0 - b2))?)?,
-                None => (g.sqr()? * (1.0 - b2))?,
-            };
-            let mut theta = p.var.as_tensor().clone();
-            if self.weight_decay > 0.0 && decays(p) {
-                theta = (&theta * (1.0 - self.lr * self.weight_decay))?;
+            let g = g.detach();
+            if self.update_fused(i, &g)?.is_none() {
+                self.update_by_ops(i, &g)?;
             }
-            let step = ((&m / c1)? / ((&v / c2)?.sqrt()? + self.eps)?)?;
-            p.var.set(&(theta - (step * self.lr)?)?)?;
-            self.m[i] = Some(m);
-            self.v[i] = Some(v);
         }
         Ok(())
     }
@@ -449,13 +573,7 @@ mod tests {
                         for i in 0..sgd.params.len() {
                             let p = &sgd.params[i];
                             let n = p.var.elem_count();
-                            let g: Vec<f32> = (0..n)
-                                .map(|j| match j {
-                                    0 => -0.0,
-                                    _ => (j * 7 + step) as f32 * 0.01 - 0.05,
-                                })
-                                .collect();
-                            let g = Tensor::from_vec(g, p.var.shape(), &Device::Cpu).unwrap();
+                            let g = test_grad(p, n, step);
                             let mut v = sgd.velocity[i].take();
                             if fused {
                                 assert!(sgd.update_fused(p, &mut v, &g).unwrap().is_some());
@@ -474,16 +592,67 @@ mod tests {
                     seen
                 })
                 .collect();
-            let bits = |r: &Vec<Vec<f32>>| -> Vec<Vec<u32>> {
-                r.iter()
-                    .map(|v| v.iter().map(|x| x.to_bits()).collect())
-                    .collect()
-            };
             assert_eq!(
                 bits(&runs[0]),
                 bits(&runs[1]),
                 "momentum {momentum} nesterov {nesterov} wd {wd}"
             );
+        }
+    }
+
+    /// A gradient for `p` (`n` values) at `step`, holding a −0.
+    fn test_grad(p: &Param, n: usize, step: usize) -> Tensor {
+        let g: Vec<f32> = (0..n)
+            .map(|j| match j {
+                0 => -0.0,
+                _ => (j * 7 + step) as f32 * 0.01 - 0.05,
+            })
+            .collect();
+        Tensor::from_vec(g, p.var.shape(), &Device::Cpu).unwrap()
+    }
+
+    fn bits(r: &[Vec<f32>]) -> Vec<Vec<u32>> {
+        r.iter()
+            .map(|v| v.iter().map(|x| x.to_bits()).collect())
+            .collect()
+    }
+
+    /// The fused AdamW update gives the same bits as the tensor ops, with
+    /// and without weight decay (which skips biases), over steps with and
+    /// without old moments, and gradients holding −0.
+    #[test]
+    fn fused_adamw_matches_the_tensor_ops_bit_for_bit() {
+        for wd in [0.0, 1e-4, 5e-2] {
+            let runs: Vec<Vec<Vec<f32>>> = [true, false]
+                .into_iter()
+                .map(|fused| {
+                    let mut ps = ParamStore::new(3, &Device::Cpu);
+                    ps.normal("w", &[4, 3], 0.5).unwrap();
+                    ps.constant("b", &[4], 0.25, ParamKind::Bias).unwrap();
+                    let mut adam = AdamW::new(ps.trainable(), 6e-3, wd).unwrap();
+                    let mut seen = Vec::new();
+                    for step in 0..4 {
+                        adam.t += 1;
+                        for i in 0..adam.params.len() {
+                            let g =
+                                test_grad(&adam.params[i], adam.params[i].var.elem_count(), step);
+                            if fused {
+                                assert!(adam.update_fused(i, &g).unwrap().is_some());
+                            } else {
+                                adam.update_by_ops(i, &g).unwrap();
+                            }
+                        }
+                        for p in &adam.params {
+                            seen.push(p.var.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                        }
+                        for t in adam.m.iter().chain(&adam.v).flatten() {
+                            seen.push(t.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+                        }
+                    }
+                    seen
+                })
+                .collect();
+            assert_eq!(bits(&runs[0]), bits(&runs[1]), "wd {wd}");
         }
     }
 }
