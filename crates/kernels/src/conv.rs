@@ -957,29 +957,30 @@ fn with_unit_planes<R>(g: &Geom, imgs: usize, x: &[f32], f: impl FnOnce(&[f32]) 
     })
 }
 
-/// One unit by the direct kernel from its channel-major planes
-/// ([`with_unit_planes`]) into its NCHW output (`C_out` rows of
-/// `imgs · H_out · W_out` output pixels, permuted to NCHW for several
-/// images), with the epilogue.
+/// One unit by the direct kernel from its input planes (laid out as the
+/// layout beside them says) into its NCHW output, with the epilogue:
+/// written in place where every vector lies within one image
+/// ([`direct::PlaneLayout::fits`]: one image a unit, or images of a
+/// multiple of 16 pixels), else as channel-major rows permuted to NCHW.
 fn direct_unit<'o>(
     taps: &direct::Taps,
     w: &direct::Weights,
     imgs: usize,
-    planes: &[f32],
+    input: (&[f32], direct::PlaneLayout),
     out: &'o mut [MaybeUninit<f32>],
     epi: Epilogue,
 ) -> &'o mut [f32] {
     let (cout, hwo) = (w.outputs(), taps.pixels());
-    if imgs == 1 {
-        let out = direct::conv(taps, w, 1, planes, out);
-        epi.apply_channels(out, hwo);
-        return out;
+    if direct::PlaneLayout::fits(hwo, imgs) {
+        let output = direct::PlaneLayout::nchw(cout, hwo);
+        return direct::conv(taps, w, imgs, input, (out, output), epi.bias, epi.relu);
     }
     with_scratch(out.len(), |tmp| {
         // SAFETY: the direct kernel only writes values through the view.
         #[allow(unsafe_code)]
         let view = unsafe { as_uninit(tmp) };
-        let tmp = direct::conv(taps, w, imgs, planes, view);
+        let rows = direct::PlaneLayout::channel_major(hwo, imgs * hwo);
+        let tmp = direct::conv(taps, w, imgs, input, (view, rows), None, false);
         cn_to_nc(tmp, out, imgs, cout, hwo, epi)
     })
 }
@@ -1047,8 +1048,13 @@ impl ConvFwd {
             let y = fill_parts_uninit(len, len, per * g.cout * hwo, |u, out| {
                 let imgs = out.len() / (g.cout * hwo).max(1);
                 let x_u = &xs[u * per * chw..][..imgs * chw];
+                if direct::PlaneLayout::fits(hwo, imgs) {
+                    let input = (x_u, direct::PlaneLayout::nchw(g.cin, hwo));
+                    return direct_unit(taps, &weights, imgs, input, out, epi);
+                }
                 with_unit_planes(&g, imgs, x_u, |planes| {
-                    direct_unit(taps, &weights, imgs, planes, out, epi)
+                    let input = (planes, direct::PlaneLayout::channel_major(hwo, imgs * hwo));
+                    direct_unit(taps, &weights, imgs, input, out, epi)
                 })
             });
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
@@ -1352,6 +1358,7 @@ impl CustomOp3 for ConvBwd {
                     };
                     backward_blocked(&g, x_u, ws, dy, dw, None);
                     // dX (C_in × cols) by the direct kernel, from dY as it is.
+                    let dy = (dy, direct::PlaneLayout::channel_major(hwo, cols));
                     return Some(direct_unit(taps, turned, imgs, dy, dxu?, Epilogue::NONE));
                 }
                 let direct = col_is_input(&g, imgs);
@@ -1373,6 +1380,7 @@ impl CustomOp3 for ConvBwd {
                     );
                     let dxu = dxu?;
                     if let Some((taps, turned)) = &direct_dx {
+                        let dy = (dy, direct::PlaneLayout::channel_major(hwo, cols));
                         return Some(direct_unit(taps, turned, imgs, dy, dxu, Epilogue::NONE));
                     }
                     // dcol (ckk × cols) = Wᵀ (ckk × C_out) · dY (C_out × cols),

@@ -255,9 +255,11 @@ fn fast_conv_matches_stock_through_the_direct_kernel() {
     // Stride-1 "same" convolutions of at least 16 input channels (the
     // direct kernel on AVX-512 CPUs): blocks of output channels with a
     // narrower last one (1, 2, 3, 5, 7 and 9 channels), units of several
-    // small images whose vectors span images, non-square images, a tile
-    // tail of one vector (20 × 20 = 25 vectors), 5 × 5 kernels, and 15
-    // channels (below the kernel's minimum: the GEMM route).
+    // small images whose vectors span images, units of several images of
+    // a multiple of 16 pixels (read and written in NCHW, tiles across
+    // images), non-square images, a tile tail of one vector (20 × 20 = 25
+    // vectors), 5 × 5 kernels, and 15 channels (below the kernel's
+    // minimum: the GEMM route).
     let mut rng = ChaCha8Rng::seed_from_u64(23);
     // (n, cin, cout, k, stride, pad, size)
     check_with_and_without_relu(
@@ -270,6 +272,7 @@ fn fast_conv_matches_stock_through_the_direct_kernel() {
             (1, 16, 7, 3, 1, 1, (20, 20)),
             (1, 20, 9, 3, 1, 1, (8, 8)),
             (4, 16, 4, 3, 1, 1, (4, 4)),
+            (3, 18, 6, 3, 1, 1, (12, 12)),
             (2, 16, 6, 5, 1, 2, (9, 7)),
             (2, 15, 4, 3, 1, 1, (6, 6)),
         ],

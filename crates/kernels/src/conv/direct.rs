@@ -254,23 +254,73 @@ impl<'a> Weights<'a> {
     }
 }
 
-/// The convolution of one unit: `planes` holds `C_in · s²` planes of
-/// `imgs · H_out · W_out` pixels each (channel-major: plane `(c, phase)`
-/// then image then pixel); `out` receives `C_out` rows of as many pixels,
-/// every element written, and is returned initialised.
+/// Where a unit's values lie in a buffer of planes: value `(image i,
+/// channel c, pixel p)` at `i·image + c·channel + p`. Channel-major planes
+/// (`[channel][image][pixel]`, [`PlaneLayout::channel_major`]) let a vector
+/// span images; NCHW ([`PlaneLayout::nchw`]) is the tensors' own layout,
+/// read and written in place when every vector lies within one image
+/// ([`PlaneLayout::fits`]), so that no permutation is needed around the
+/// kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PlaneLayout {
+    image: usize,
+    channel: usize,
+}
+
+impl PlaneLayout {
+    /// Channel-major planes of `len` unit pixels per channel, images of
+    /// `hw` pixels.
+    pub(super) fn channel_major(hw: usize, len: usize) -> Self {
+        PlaneLayout {
+            image: hw,
+            channel: len,
+        }
+    }
+
+    /// NCHW: `channels` planes of `hw` pixels per image.
+    pub(super) fn nchw(channels: usize, hw: usize) -> Self {
+        PlaneLayout {
+            image: channels * hw,
+            channel: hw,
+        }
+    }
+
+    /// Whether the kernel can use NCHW planes of `hw`-pixel images in units
+    /// of `imgs`: every vector of 16 pixels within one image (or one image
+    /// a unit, where NCHW is channel-major).
+    pub(super) fn fits(hw: usize, imgs: usize) -> bool {
+        imgs == 1 || hw % LANES == 0
+    }
+
+    /// The offset of unit pixel `q` (image `q / hw`) in channel 0.
+    fn at(&self, hw: usize, q: usize) -> isize {
+        ((q / hw) * self.image + q % hw) as isize
+    }
+}
+
+/// The convolution of one unit of `imgs` images: `planes` holds the
+/// `C_in · s²` planes of its input (`imgs · H_out · W_out` pixels each,
+/// laid out as `input` says), `out` receives its `C_out` output planes
+/// (laid out as `output` says, every element written) with the epilogue
+/// applied (`relu?(sum + bias[o])`), and is returned initialised.
 ///
 /// # Panics
 ///
-/// If the buffers do not have those lengths, or the CPU lacks AVX-512F
-/// ([`available`]).
+/// If the buffers do not have those lengths, a layout other than
+/// channel-major has vectors that span images ([`PlaneLayout::fits`]), or
+/// the CPU lacks AVX-512F ([`available`]).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn conv<'o>(
     taps: &Taps,
     w: &Weights,
     imgs: usize,
-    planes: &[f32],
-    out: &'o mut [MaybeUninit<f32>],
+    (planes, input): (&[f32], PlaneLayout),
+    (out, output): (&'o mut [MaybeUninit<f32>], PlaneLayout),
+    bias: Option<&[f32]>,
+    relu: bool,
 ) -> &'o mut [f32] {
     let (masks, len) = taps.unit_masks(imgs);
+    let hw = taps.pixels();
     assert_eq!(w.taps, taps.taps.len(), "direct conv: taps");
     assert_eq!(
         planes.len(),
@@ -278,37 +328,50 @@ pub(super) fn conv<'o>(
         "direct conv: planes"
     );
     assert_eq!(out.len(), w.cout * len, "direct conv: output");
+    for l in [input, output] {
+        let cm = l == PlaneLayout::channel_major(hw, l.channel);
+        assert!(
+            cm || PlaneLayout::fits(hw, imgs),
+            "direct conv: vectors span images"
+        );
+    }
+    assert!(bias.is_none_or(|b| b.len() == w.cout), "direct conv: bias");
     assert!(available(), "direct conv: no AVX-512F");
     let offsets = taps.offsets(len);
     let vectors = len.div_ceil(LANES);
     let tile = Tile {
         planes,
-        channel: taps.phases * len,
+        input,
         offsets: &offsets,
         masks,
         cin: w.cin,
         len,
+        hw,
+        output,
+        bias,
+        relu,
     };
+    let out_ptr = out.as_mut_ptr().cast::<f32>();
     for v0 in (0..vectors).step_by(RP) {
         let rp = RP.min(vectors - v0);
         for o0 in (0..w.cout).step_by(RO) {
             let ro = RO.min(w.cout - o0);
-            let rows = &mut out[o0 * len..(o0 + ro) * len];
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `available` checked AVX-512F; the tile reads and
             // writes within its buffers (see `avx512::tile`).
             #[allow(unsafe_code)]
             unsafe {
-                avx512::dispatch(&tile, v0, ro, rp, w, o0, rows);
+                avx512::dispatch(&tile, v0, ro, rp, w, o0, out_ptr);
             }
             #[cfg(not(target_arch = "x86_64"))]
-            let _ = (&tile, v0, ro, rp, w, rows);
+            let _ = (&tile, v0, ro, rp, w, out_ptr);
         }
     }
     super::sgemm::count_flops(w.cout, len, w.cin * w.taps);
     // SAFETY: the tiles cover every vector of every block of output
-    // channels, and each stores every lane below `len` of its rows: all
-    // `C_out · len` elements are written.
+    // channels, and each stores every lane below `len` of its channels:
+    // all `C_out · len` values, each at its own place of `out` (a layout
+    // maps (image, channel, pixel) one to one onto the buffer).
     #[allow(unsafe_code)]
     unsafe {
         &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32])
@@ -401,13 +464,17 @@ fn lanes_below(len: usize, q: usize) -> u16 {
 /// What every tile of one unit shares.
 struct Tile<'a> {
     planes: &'a [f32],
-    /// Floats between consecutive input channels' planes.
-    channel: usize,
+    input: PlaneLayout,
     offsets: &'a [isize],
     masks: &'a [u16],
     cin: usize,
     /// Output pixels per channel.
     len: usize,
+    /// Pixels per image.
+    hw: usize,
+    output: PlaneLayout,
+    bias: Option<&'a [f32]>,
+    relu: bool,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -415,7 +482,6 @@ struct Tile<'a> {
 mod avx512 {
     use super::{LANES, RO, RP, Tile, WeightTile, Weights, lanes_below};
     use std::arch::x86_64::*;
-    use std::mem::MaybeUninit;
 
     /// `$f::<O, P>($args)` for run-time tile sizes `O ≤ RO`, `P ≤ RP`: one
     /// instance per size, so that the accumulators are registers.
@@ -458,7 +524,8 @@ mod avx512 {
     /// # Safety
     ///
     /// AVX-512F must be available; `o0 + ro` output channels of `w` must
-    /// exist, and `rows` is their `ro` output rows of `len`.
+    /// exist, and `out` holds the unit's `C_out · len` outputs as `t.output`
+    /// lays them out.
     pub(super) unsafe fn dispatch(
         t: &Tile,
         v0: usize,
@@ -466,9 +533,9 @@ mod avx512 {
         rp: usize,
         w: &Weights,
         o0: usize,
-        rows: &mut [MaybeUninit<f32>],
+        out: *mut f32,
     ) {
-        by_size!(ro, rp, tile(t, v0, w, o0, rows))
+        by_size!(ro, rp, tile(t, v0, w, o0, out))
     }
 
     /// One tile: `O` output channels × `P` vectors from vector `v0`.
@@ -478,23 +545,28 @@ mod avx512 {
     /// `planes`); the other lanes' addresses may lie outside, which a
     /// masked load never touches (AVX-512 suppresses their faults), so the
     /// pointers are formed with wrapping arithmetic. Stores: lanes below
-    /// `len` of the `O` rows of `rows`.
+    /// `len` of the `O` output channels, each at its place in `out`.
     #[target_feature(enable = "avx512f")]
     unsafe fn tile<const O: usize, const P: usize>(
         t: &Tile,
         v0: usize,
         w: &Weights,
         o0: usize,
-        rows: &mut [MaybeUninit<f32>],
+        out: *mut f32,
     ) {
         let taps = t.offsets.len();
         debug_assert!(o0 + O <= w.cout && w.cin == t.cin && w.taps == taps);
-        debug_assert_eq!(rows.len(), O * t.len);
         let q0 = v0 * LANES;
-        // The lanes of each vector below `len`.
-        let mut keep = [0u16; P];
-        for (j, k) in keep.iter_mut().enumerate() {
-            *k = lanes_below(t.len, q0 + j * LANES);
+        // Per vector: the lanes below `len`, and its first pixel's offset
+        // in the input's and the output's channel 0 (a vector lies within
+        // one image unless the layout is channel-major, where the offset
+        // runs on across images).
+        let (mut keep, mut at_in, mut at_out) = ([0u16; P], [0isize; P], [0isize; P]);
+        for j in 0..P {
+            let q = q0 + j * LANES;
+            keep[j] = lanes_below(t.len, q);
+            at_in[j] = t.input.at(t.hw, q);
+            at_out[j] = t.output.at(t.hw, q);
         }
         let mut acc = [[_mm512_setzero_ps(); P]; O];
         let base = t.planes.as_ptr();
@@ -503,18 +575,19 @@ mod avx512 {
         let wp = w.w.as_ptr().wrapping_offset(w.at + o0 as isize * w.rs);
         for (tap, &off) in t.offsets.iter().enumerate() {
             let mut m = [0u16; P];
-            for (j, m) in m.iter_mut().enumerate() {
-                *m = t.masks[(v0 + j) * taps + tap] & keep[j];
+            let mut src = [base; P];
+            for j in 0..P {
+                m[j] = t.masks[(v0 + j) * taps + tap] & keep[j];
+                src[j] = base.wrapping_offset(at_in[j] + off);
             }
-            let src = base.wrapping_offset(q0 as isize + off);
             let wt = wp.wrapping_offset(tap as isize * w.ts);
             for c in 0..t.cin {
-                let p = src.wrapping_add(c * t.channel);
+                let cc = c * t.input.channel;
                 let wc = wt.wrapping_offset(c as isize * w.cs);
                 let mut x = [_mm512_setzero_ps(); P];
                 for j in 0..P {
                     // SAFETY: see the function's comment on loads.
-                    x[j] = unsafe { _mm512_maskz_loadu_ps(m[j], p.wrapping_add(j * LANES)) };
+                    x[j] = unsafe { _mm512_maskz_loadu_ps(m[j], src[j].wrapping_add(cc)) };
                 }
                 for (r, acc) in acc.iter_mut().enumerate() {
                     // SAFETY: a weight of the tile (above).
@@ -526,10 +599,20 @@ mod avx512 {
             }
         }
         for (r, acc) in acc.iter().enumerate() {
-            let row = rows[r * t.len..].as_mut_ptr().cast::<f32>();
+            let ch = out.wrapping_add((o0 + r) * t.output.channel);
+            let b = t.bias.map(|b| _mm512_set1_ps(b[o0 + r]));
             for (j, a) in acc.iter().enumerate() {
-                // SAFETY: the lanes stored are those below `len`: in the row.
-                unsafe { _mm512_mask_storeu_ps(row.add(q0 + j * LANES), keep[j], *a) };
+                // `relu?(sum + bias)`, as `Epilogue::apply` computes it.
+                let mut a = *a;
+                if let Some(b) = b {
+                    a = _mm512_add_ps(a, b);
+                }
+                if t.relu {
+                    a = _mm512_max_ps(a, _mm512_setzero_ps());
+                }
+                // SAFETY: the lanes stored are those below `len` of output
+                // channel `o0 + r` at vector `j`'s pixels: inside `out`.
+                unsafe { _mm512_mask_storeu_ps(ch.wrapping_offset(at_out[j]), keep[j], a) };
             }
         }
     }
