@@ -23,9 +23,12 @@
 //! patch-matrix rows the kernel sums against the output gradient in
 //! vectors along the pixels ([`weight_grad`]).
 //!
-//! Units of several small images lay their planes out channel-major
-//! (`[channel][image][pixel]`), so that a vector of 16 lanes may span
-//! images (the masks keep every lane inside its own image).
+//! The kernel reads its input and writes its output in place, in the
+//! tensors' NCHW layout, wherever every vector of 16 pixels lies within one
+//! image (one image a unit, or images of a multiple of 16 pixels); units
+//! of several smaller images lay their planes out channel-major
+//! (`[channel][image][pixel]`), so that a vector may span images (the
+//! masks keep every lane inside its own image). [`PlaneLayout`] says which.
 //!
 //! Only x86-64 CPUs with AVX-512F run this path ([`available`]); others
 //! keep the im2col route ([`Kernels::Gemm`](crate::Kernels::Gemm) forces
