@@ -561,19 +561,16 @@ mod tests {
             (0.9, false, 5e-4),
             (0.9, true, 1e-4),
         ] {
-            let runs: Vec<Vec<Vec<f32>>> = [true, false]
-                .into_iter()
-                .map(|fused| {
-                    let mut ps = ParamStore::new(3, &Device::Cpu);
-                    ps.normal("w", &[4, 3], 0.5).unwrap();
-                    ps.constant("b", &[4], 0.25, ParamKind::Bias).unwrap();
+            fused_and_ops_agree(
+                &format!("momentum {momentum} nesterov {nesterov} wd {wd}"),
+                |fused| {
+                    let ps = two_params();
                     let mut sgd = Sgd::new(ps.trainable(), 0.1, momentum, nesterov, wd).unwrap();
                     let mut seen = Vec::new();
                     for step in 0..3 {
                         for i in 0..sgd.params.len() {
                             let p = &sgd.params[i];
-                            let n = p.var.elem_count();
-                            let g = test_grad(p, n, step);
+                            let g = test_grad(p, step);
                             let mut v = sgd.velocity[i].take();
                             if fused {
                                 assert!(sgd.update_fused(p, &mut v, &g).unwrap().is_some());
@@ -582,39 +579,13 @@ mod tests {
                             }
                             sgd.velocity[i] = v;
                         }
-                        for p in &sgd.params {
-                            seen.push(p.var.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-                        }
-                        for v in sgd.velocity.iter().flatten() {
-                            seen.push(v.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-                        }
+                        seen.extend(sgd.params.iter().map(|p| values(p.var.as_tensor())));
+                        seen.extend(sgd.velocity.iter().flatten().map(values));
                     }
                     seen
-                })
-                .collect();
-            assert_eq!(
-                bits(&runs[0]),
-                bits(&runs[1]),
-                "momentum {momentum} nesterov {nesterov} wd {wd}"
+                },
             );
         }
-    }
-
-    /// A gradient for `p` (`n` values) at `step`, holding a −0.
-    fn test_grad(p: &Param, n: usize, step: usize) -> Tensor {
-        let g: Vec<f32> = (0..n)
-            .map(|j| match j {
-                0 => -0.0,
-                _ => (j * 7 + step) as f32 * 0.01 - 0.05,
-            })
-            .collect();
-        Tensor::from_vec(g, p.var.shape(), &Device::Cpu).unwrap()
-    }
-
-    fn bits(r: &[Vec<f32>]) -> Vec<Vec<u32>> {
-        r.iter()
-            .map(|v| v.iter().map(|x| x.to_bits()).collect())
-            .collect()
     }
 
     /// The fused AdamW update gives the same bits as the tensor ops, with
@@ -623,36 +594,59 @@ mod tests {
     #[test]
     fn fused_adamw_matches_the_tensor_ops_bit_for_bit() {
         for wd in [0.0, 1e-4, 5e-2] {
-            let runs: Vec<Vec<Vec<f32>>> = [true, false]
-                .into_iter()
-                .map(|fused| {
-                    let mut ps = ParamStore::new(3, &Device::Cpu);
-                    ps.normal("w", &[4, 3], 0.5).unwrap();
-                    ps.constant("b", &[4], 0.25, ParamKind::Bias).unwrap();
-                    let mut adam = AdamW::new(ps.trainable(), 6e-3, wd).unwrap();
-                    let mut seen = Vec::new();
-                    for step in 0..4 {
-                        adam.t += 1;
-                        for i in 0..adam.params.len() {
-                            let g =
-                                test_grad(&adam.params[i], adam.params[i].var.elem_count(), step);
-                            if fused {
-                                assert!(adam.update_fused(i, &g).unwrap().is_some());
-                            } else {
-                                adam.update_by_ops(i, &g).unwrap();
-                            }
-                        }
-                        for p in &adam.params {
-                            seen.push(p.var.flatten_all().unwrap().to_vec1::<f32>().unwrap());
-                        }
-                        for t in adam.m.iter().chain(&adam.v).flatten() {
-                            seen.push(t.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            fused_and_ops_agree(&format!("wd {wd}"), |fused| {
+                let ps = two_params();
+                let mut adam = AdamW::new(ps.trainable(), 6e-3, wd).unwrap();
+                let mut seen = Vec::new();
+                for step in 0..4 {
+                    adam.t += 1;
+                    for i in 0..adam.params.len() {
+                        let g = test_grad(&adam.params[i], step);
+                        if fused {
+                            assert!(adam.update_fused(i, &g).unwrap().is_some());
+                        } else {
+                            adam.update_by_ops(i, &g).unwrap();
                         }
                     }
-                    seen
-                })
-                .collect();
-            assert_eq!(bits(&runs[0]), bits(&runs[1]), "wd {wd}");
+                    seen.extend(adam.params.iter().map(|p| values(p.var.as_tensor())));
+                    seen.extend(adam.m.iter().chain(&adam.v).flatten().map(values));
+                }
+                seen
+            });
         }
+    }
+
+    /// A weight (decayed) and a bias (not decayed).
+    fn two_params() -> ParamStore {
+        let mut ps = ParamStore::new(3, &Device::Cpu);
+        ps.normal("w", &[4, 3], 0.5).unwrap();
+        ps.constant("b", &[4], 0.25, ParamKind::Bias).unwrap();
+        ps
+    }
+
+    /// A gradient for `p` at `step`, holding a −0.
+    fn test_grad(p: &Param, step: usize) -> Tensor {
+        let g: Vec<f32> = (0..p.var.elem_count())
+            .map(|j| match j {
+                0 => -0.0,
+                _ => (j * 7 + step) as f32 * 0.01 - 0.05,
+            })
+            .collect();
+        Tensor::from_vec(g, p.var.shape(), &Device::Cpu).unwrap()
+    }
+
+    fn values(t: &Tensor) -> Vec<f32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+    }
+
+    /// `run(true)` (the fused update) and `run(false)` (the tensor ops)
+    /// record the same bits.
+    fn fused_and_ops_agree(what: &str, run: impl Fn(bool) -> Vec<Vec<f32>>) {
+        let bits = |r: Vec<Vec<f32>>| -> Vec<Vec<u32>> {
+            r.iter()
+                .map(|v| v.iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(run(true)), bits(run(false)), "{what}");
     }
 }

@@ -292,7 +292,7 @@ impl PlaneLayout {
     /// of `imgs`: every vector of 16 pixels within one image (or one image
     /// a unit, where NCHW is channel-major).
     pub(super) fn fits(hw: usize, imgs: usize) -> bool {
-        imgs == 1 || hw % LANES == 0
+        imgs == 1 || hw.is_multiple_of(LANES)
     }
 
     /// The offset of unit pixel `q` (image `q / hw`) in channel 0.
