@@ -322,9 +322,7 @@ impl AdamW {
             weight_decay,
         })
     }
-}
 
-impl AdamW {
     /// The bias corrections `1 − β₁ᵗ`, `1 − β₂ᵗ` of the current step.
     fn corrections(&self) -> (f64, f64) {
         let (b1, b2) = self.betas;

@@ -295,6 +295,12 @@ impl PlaneLayout {
         imgs == 1 || hw.is_multiple_of(LANES)
     }
 
+    /// Whether a vector may span images here: channel-major, each
+    /// channel's images one after the other (`image` = the pixels of one).
+    fn spans_images(&self, hw: usize) -> bool {
+        self.image == hw
+    }
+
     /// The offset of unit pixel `q` (image `q / hw`) in channel 0.
     fn at(&self, hw: usize, q: usize) -> isize {
         ((q / hw) * self.image + q % hw) as isize
@@ -331,10 +337,11 @@ pub(super) fn conv<'o>(
         "direct conv: planes"
     );
     assert_eq!(out.len(), w.cout * len, "direct conv: output");
+    // The layouts hold one plane a channel: stride 1 only.
+    assert_eq!(taps.phases, 1, "direct conv: stride 1 only");
     for l in [input, output] {
-        let cm = l == PlaneLayout::channel_major(hw, l.channel);
         assert!(
-            cm || PlaneLayout::fits(hw, imgs),
+            l.spans_images(hw) || PlaneLayout::fits(hw, imgs),
             "direct conv: vectors span images"
         );
     }
