@@ -1,6 +1,7 @@
 //! Each op's forward and forward + backward, fast against stock, at the
 //! shapes of the tiny detector at batch 16 and 96 px (the stem, a stride-8
-//! residual block and the stride-8 pyramid level). Convolutions also run
+//! residual block, the stride-8 pyramid level and the stride-8 stage's
+//! downsampling) and of a stride-2 layer of convnet-ref. Convolutions also run
 //! `gemm` (im2col + GEMM everywhere) and `winograd`, so that the direct
 //! kernel's and Winograd's gains over the GEMM route show per layer.
 //!
@@ -87,6 +88,20 @@ fn convolutions(c: &mut Criterion) {
     let w = random(&mut rng, &[48, 48, 3, 3]);
     conv_forward_and_backward(c, "conv_relu_3x3_head_s8", |k| {
         conv2d_relu(x.as_tensor(), w.as_tensor(), None, 1, 1, k).unwrap()
+    });
+    // The stride-8 stage's downsampling: 24 → 48 channels, stride 2, from
+    // 24×24 to 12×12.
+    let x = random(&mut rng, &[BATCH, 24, 24, 24]);
+    let w = random(&mut rng, &[48, 24, 3, 3]);
+    conv_forward_and_backward(c, "conv_relu_3x3_down_s8", |k| {
+        conv2d_relu(x.as_tensor(), w.as_tensor(), None, 2, 1, k).unwrap()
+    });
+    // convnet-ref's second stride-2 layer at batch 32 and 64 px: 32 → 64
+    // channels from 32×32 to 16×16.
+    let x = random(&mut rng, &[32, 32, 32, 32]);
+    let w = random(&mut rng, &[64, 32, 3, 3]);
+    conv_forward_and_backward(c, "conv_relu_3x3_down_ref", |k| {
+        conv2d_relu(x.as_tensor(), w.as_tensor(), None, 2, 1, k).unwrap()
     });
 }
 

@@ -31,6 +31,7 @@ use std::cell::RefCell;
 use std::mem::MaybeUninit;
 
 mod direct;
+mod weight_grad;
 mod winograd;
 
 use crate::Kernels;
@@ -882,8 +883,9 @@ fn forward_blocked<'o>(
     out
 }
 
-/// The weight gradient (accumulated into `dw_t`, `ckk × C_out`) and the
-/// input gradient of one image block by block, as [`forward_blocked`].
+/// The weight gradient (accumulated into `dw_t`, `ckk × C_out`, where
+/// given) and the input gradient of one image block by block, as
+/// [`forward_blocked`].
 /// The input gradient's planes are zeroed first: a block's taps add into
 /// the rows next to it.
 fn backward_blocked<'d>(
@@ -891,7 +893,7 @@ fn backward_blocked<'d>(
     x: &[f32],
     ws: &[f32],
     dy: &[f32],
-    dw_t: &mut [f32],
+    mut dw_t: Option<&mut [f32]>,
     dx: Option<&'d mut [MaybeUninit<f32>]>,
 ) -> Option<&'d mut [f32]> {
     let (ckk, hwo) = (g.ckk(), g.hwo());
@@ -914,14 +916,16 @@ fn backward_blocked<'d>(
                 let len = p1 - p0;
                 let dy_b = sgemm::Mat::new(&dy[p0..], hwo, 1);
                 with_scratch(ckk * len, |col| {
-                    im2col_from_planes(g, 1, planes, col, (p0, p1));
-                    sgemm::gemm(
-                        (g.cout, ckk, len),
-                        sgemm::MatMut::new(dw_t, 1, g.cout),
-                        true,
-                        dy_b,
-                        sgemm::Mat::new(col, 1, len),
-                    );
+                    if let Some(dw_t) = dw_t.as_deref_mut() {
+                        im2col_from_planes(g, 1, planes, col, (p0, p1));
+                        sgemm::gemm(
+                            (g.cout, ckk, len),
+                            sgemm::MatMut::new(dw_t, 1, g.cout),
+                            true,
+                            dy_b,
+                            sgemm::Mat::new(col, 1, len),
+                        );
+                    }
                     if let Some(dp) = grads.as_deref_mut() {
                         // dcol (ckk × len) = Wᵀ · dY, over the patch matrix.
                         sgemm::gemm(
@@ -1279,6 +1283,10 @@ impl CustomOp3 for ConvBwd {
         let direct_dw =
             (self.direct && wino.is_none() && direct::weight_grad_applies(&g, self.need_dx))
                 .then(|| direct::Taps::of(&g, per, false));
+        // Every other shifted-planes convolution's weight gradient without
+        // a patch matrix, by vectors along the output channels.
+        let by_channels =
+            self.direct && wino.is_none() && direct_dw.is_none() && weight_grad::applies(&g);
         let wino_dx_weights = match wino {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),
@@ -1352,32 +1360,52 @@ impl CustomOp3 for ConvBwd {
                     });
                     return None;
                 }
+                let dw = if by_channels {
+                    with_scratch(cols * g.cout, |dy_t| {
+                        transpose(dy, g.cout, cols, dy_t);
+                        with_planes(&g, x_u, |planes| {
+                            weight_grad::accumulate(&g, imgs, planes, dy_t, dw)
+                        });
+                    });
+                    None
+                } else {
+                    Some(dw)
+                };
                 if imgs == 1 && blocked(&g) {
                     let Some((taps, turned)) = &direct_dx else {
                         return backward_blocked(&g, x_u, ws, dy, dw, dxu);
                     };
-                    backward_blocked(&g, x_u, ws, dy, dw, None);
+                    if dw.is_some() {
+                        backward_blocked(&g, x_u, ws, dy, dw, None);
+                    }
                     // dX (C_in × cols) by the direct kernel, from dY as it is.
                     let dy = (dy, direct::PlaneLayout::channel_major(hwo, cols));
                     return Some(direct_unit(taps, turned, imgs, dy, dxu?, Epilogue::NONE));
                 }
                 let direct = col_is_input(&g, imgs);
-                with_scratch(if direct { 0 } else { ckk * cols }, |buf| {
-                    let col: &[f32] = if direct {
-                        x_u
-                    } else {
-                        fill_col(&g, imgs, x_u, buf);
-                        buf
-                    };
-                    // dW (C_out × ckk) += dY (C_out × cols) · colᵀ (cols × ckk),
-                    // accumulated transposed (`ckk × C_out`, see `dw_t`).
-                    sgemm::gemm(
-                        (g.cout, ckk, cols),
-                        sgemm::MatMut::new(dw, 1, g.cout),
-                        true,
-                        sgemm::Mat::new(dy, cols, 1),
-                        sgemm::Mat::new(col, 1, cols),
-                    );
+                // The patch matrix, for the weight gradient by GEMM, or
+                // its gradient, for the input gradient by GEMM.
+                let dx_by_gemm = dxu.is_some() && direct_dx.is_none();
+                let patches = !direct && (dw.is_some() || dx_by_gemm);
+                with_scratch(if patches { ckk * cols } else { 0 }, |buf| {
+                    if let Some(dw) = dw {
+                        let col: &[f32] = if direct {
+                            x_u
+                        } else {
+                            fill_col(&g, imgs, x_u, buf);
+                            buf
+                        };
+                        // dW (C_out × ckk) += dY (C_out × cols) · colᵀ (cols ×
+                        // ckk), accumulated transposed (`ckk × C_out`, see
+                        // `dw_t`).
+                        sgemm::gemm(
+                            (g.cout, ckk, cols),
+                            sgemm::MatMut::new(dw, 1, g.cout),
+                            true,
+                            sgemm::Mat::new(dy, cols, 1),
+                            sgemm::Mat::new(col, 1, cols),
+                        );
+                    }
                     let dxu = dxu?;
                     if let Some((taps, turned)) = &direct_dx {
                         let dy = (dy, direct::PlaneLayout::channel_major(hwo, cols));

@@ -4,7 +4,8 @@
 //! and with or without the fused ReLU of `conv2d_relu`. Both fast paths
 //! are checked: `Kernels::Fast` (the direct kernel for the forward and
 //! input gradient of stride-1 "same" convolutions of at least 16 input
-//! channels on AVX-512 CPUs, im2col + GEMM for the rest; the same as
+//! channels on AVX-512 CPUs, and their weight gradient by vectors of
+//! output channels; im2col + GEMM for the rest; the same as
 //! `Kernels::Gemm` on other CPUs), `Kernels::Gemm` (im2col + GEMM
 //! everywhere) and `Kernels::Winograd` (Winograd F(2×2, 3×3) for the
 //! forward and both gradients of stride-1 3×3 convolutions).
@@ -275,6 +276,31 @@ fn fast_conv_matches_stock_through_the_direct_kernel() {
             (3, 18, 6, 3, 1, 1, (12, 12)),
             (2, 16, 6, 5, 1, 2, (9, 7)),
             (2, 15, 4, 3, 1, 1, (6, 6)),
+        ],
+        check,
+    );
+}
+
+#[test]
+fn fast_conv_weight_gradient_by_output_channels_matches_stock() {
+    // The weight gradient of the direct kernel's convolutions (vectors of
+    // 16 output channels, tiles of up to 8 input channels): one, three
+    // and four vectors a tile (48, 64 channels), two blocks of vectors
+    // (96 channels as 3 + 3; 100 as 4 + 3, the last vector 4 lanes wide),
+    // a last vector of one lane (17), input channels in tiles of 8 and of
+    // 6 beside four vectors with a remainder (21 = 6 + 6 + 6 + 3), 5 × 5
+    // kernels, and taps whose window is empty on 2 × 2 images.
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    // (n, cin, cout, k, stride, pad, size)
+    check_with_and_without_relu(
+        &mut rng,
+        &[
+            (2, 16, 48, 3, 1, 1, (12, 12)),
+            (1, 21, 64, 3, 1, 1, (6, 6)),
+            (3, 16, 96, 3, 1, 1, (5, 5)),
+            (1, 16, 100, 3, 1, 1, (4, 4)),
+            (2, 24, 17, 5, 1, 2, (7, 7)),
+            (2, 16, 16, 5, 1, 2, (2, 2)),
         ],
         check,
     );
