@@ -55,8 +55,8 @@ pub enum Kernels {
     Stock,
     /// The custom ops of this crate for f32 tensors on the CPU (other
     /// devices and dtypes fall back to [`Kernels::Stock`]): on CPUs with
-    /// AVX-512F, the forward and input gradient of stride-1 "same"
-    /// convolutions of at least 16 input channels by a direct kernel
+    /// AVX-512F, the forward and both gradients of stride-1 "same"
+    /// convolutions of at least 16 input channels by direct kernels
     /// (no patch matrix), every other product as in [`Kernels::Gemm`].
     #[default]
     Fast,

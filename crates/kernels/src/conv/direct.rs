@@ -18,10 +18,11 @@
 //! is read where it lies. The same kernel computes the input gradient: it
 //! is the convolution of the output gradient with the kernel turned by
 //! 180° and its channels swapped ([`Weights::turned`], [`Taps::turned`]).
-//! The weight gradient stays an im2col GEMM, except for first layers
-//! (few input planes, no input gradient, [`weight_grad_applies`]), whose
-//! patch-matrix rows the kernel sums against the output gradient in
-//! vectors along the pixels ([`weight_grad`]).
+//! The weight gradient of the same convolutions has its own kernel, with
+//! vectors along the output channels (`conv/weight_grad.rs`); that of
+//! first layers (few input planes, no input gradient,
+//! [`weight_grad_applies`]) is summed here, the patch-matrix rows against
+//! the output gradient in vectors along the pixels ([`weight_grad`]).
 //!
 //! The kernel reads its input and writes its output in place, in the
 //! tensors' NCHW layout, wherever every vector of 16 pixels lies within one
