@@ -53,6 +53,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     tune_allocator();
+    restore_sigpipe();
     // Logs go to stderr at the level RUST_LOG sets (warnings by default).
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -116,6 +117,21 @@ pub(crate) fn kernels_from_env() -> isdet_kernels::Kernels {
 /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`)
 /// lets the heap reuse them; see docs/performance.md. A `GLIBC_TUNABLES`
 /// set by the user is left to rule.
+/// Writing to a closed pipe (`xtask sweep --dry-run | head -3`) ends the
+/// process quietly, as it ends `ls` or `cat`, instead of a panic in
+/// `println!`: Rust programs start with SIGPIPE ignored, so the write
+/// fails and the macro panics. Run directories are written atomically, so
+/// a sweep stopped so loses no finished work.
+fn restore_sigpipe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `signal` only sets this process's disposition of SIGPIPE to
+    // its default; it is called before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("GLIBC_TUNABLES").is_none() {

@@ -66,6 +66,11 @@ pub struct SweepArgs {
     /// Where the runs go (default: the spec's `out`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The seeds of every method, comma-separated (default: the spec's
+    /// `seeds`, or a method's own), e.g. `--seeds 0,1,2,3` for the main
+    /// job's grid on four seeds.
+    #[arg(long, value_name = "SEEDS", value_delimiter = ',', num_args = 1)]
+    seeds: Option<Vec<u64>>,
     /// Overrides applied to every run's configuration.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     overrides: Vec<String>,
@@ -332,6 +337,7 @@ fn write_job_array(
         binary: std::env::current_exe().context("finding the isdet binary")?,
         spec: absolute(&args.spec)?,
         overrides: args.overrides.clone(),
+        seeds: args.seeds.clone(),
         workdir: std::env::current_dir().context("reading the working directory")?,
         partition: args.partition.clone(),
         time: args.time.clone(),
@@ -381,7 +387,12 @@ fn list_runs(plan: &SweepPlan) -> anyhow::Result<()> {
 }
 
 pub fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let mut plan = plan_sweep(&args.spec, args.out.as_deref(), &args.overrides)?;
+    let mut plan = plan_sweep(
+        &args.spec,
+        args.out.as_deref(),
+        args.seeds.as_deref(),
+        &args.overrides,
+    )?;
     if let Some(script) = &args.slurm {
         return write_job_array(plan, script, &args);
     }
@@ -488,7 +499,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // repository root, wherever the command is started.
     std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
     let started = std::time::Instant::now();
-    let plan = plan_sweep(&spec, Some(&out), &args.overrides)?;
+    let plan = plan_sweep(&spec, Some(&out), None, &args.overrides)?;
     if sweep_runs(&plan, args.quiet, None)? == SweepEnd::Stopped {
         return Ok(ExitCode::from(130));
     }

@@ -306,6 +306,26 @@ fn bench_train_step_prints_json_figures() {
 
 /// A missing file is named once with its OS error, not twice (the library
 /// error already holds its source's message).
+/// Output into a pipe whose reader has gone (`xtask … | head -3`) ends
+/// the command without a panic.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn a_closed_pipe_on_stdout_ends_the_command_without_a_panic() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/synth-main.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["sweep", "--dry-run", "--spec"])
+        .arg(&spec)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("xtask runs");
+    // The reader closes before the first line is written.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("xtask ends");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn a_missing_file_is_named_with_its_error_said_once() {
     let tmp = tempfile::tempdir().unwrap();

@@ -351,6 +351,54 @@ fn sweep_shards_partition_the_plan() {
     assert!(text_of(&o).contains("has no runs"), "{}", text_of(&o));
 }
 
+/// `--seeds` replaces the spec's seeds for every method, in the plan and
+/// in the job array's tasks (whose cell numbers depend on it); a seed
+/// asked for twice is refused.
+#[test]
+fn sweep_seeds_replace_the_specs_seeds() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/synth-main.toml");
+    let o = xtask()
+        .args(["sweep", "--dry-run", "--seeds", "2,3", "--spec"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text_of(&o));
+    let dirs: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.contains('\t'))
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    assert_eq!(dirs.len(), 10, "{dirs:?}");
+    assert_eq!(dirs.iter().filter(|d| d.ends_with("-s2")).count(), 5);
+    assert_eq!(dirs.iter().filter(|d| d.ends_with("-s3")).count(), 5);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("array.sh");
+    let o = xtask()
+        .args(["sweep", "--seeds", "2,3", "--out"])
+        .arg(dir.path().join("runs"))
+        .arg("--slurm")
+        .arg(&script)
+        .arg("--spec")
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text_of(&o));
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(text.contains("--array=0-9"), "{text}");
+    assert!(text.contains(" --seeds 2,3 "), "{text}");
+    let o = xtask()
+        .args(["sweep", "--dry-run", "--seeds", "1,0,1", "--spec"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text_of(&o).contains("seed 1 is asked for twice"),
+        "{}",
+        text_of(&o)
+    );
+}
+
 /// `order = "by_seed"` trains every method of seed 0 before any of seed 1;
 /// `"by_budget"` the largest budget first, by seed within it; the default
 /// keeps a method's runs together.

@@ -21,6 +21,9 @@ pub struct SlurmOptions {
     pub spec: PathBuf,
     /// Overrides passed to every task (`--set`).
     pub overrides: Vec<String>,
+    /// The seeds passed to every task (`--seeds`), where the sweep's
+    /// were overridden: the cells' numbering depends on them.
+    pub seeds: Option<Vec<u64>>,
     /// The folder the tasks start in (relative paths of the spec and its
     /// data resolve from it).
     pub workdir: PathBuf,
@@ -95,6 +98,10 @@ pub fn job_array_script(plan: &SweepPlan, o: &SlurmOptions) -> Result<String> {
         quote_path(&o.spec),
         quote_path(&plan.root)
     );
+    if let Some(seeds) = &o.seeds {
+        let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        let _ = write!(command, " --seeds {}", seeds.join(","));
+    }
     for set in &o.overrides {
         let _ = write!(command, " --set {}", quote(set));
     }

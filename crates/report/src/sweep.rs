@@ -171,9 +171,15 @@ fn merge(base: &mut Value, patch: Value) {
 }
 
 /// The runs of the sweep specification at `spec_path` (TOML or JSON), into
-/// `out` (default: the spec's `out`), each configuration with `overrides`
+/// `out` (default: the spec's `out`), on `seeds` (default: the spec's
+/// `seeds`, or a method's own), each configuration with `overrides`
 /// applied last.
-pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) -> Result<SweepPlan> {
+pub fn plan_sweep(
+    spec_path: &Path,
+    out: Option<&Path>,
+    seeds: Option<&[u64]>,
+    overrides: &[String],
+) -> Result<SweepPlan> {
     let spec_err = |message: String| ReportError::Spec {
         path: spec_path.to_path_buf(),
         message,
@@ -189,11 +195,17 @@ pub fn plan_sweep(spec_path: &Path, out: Option<&Path>, overrides: &[String]) ->
     let root = out
         .map(Path::to_path_buf)
         .unwrap_or_else(|| spec.out.clone());
+    if let Some(seeds) = seeds {
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(spec_err(format!("seed {dup} is asked for twice")));
+        }
+    }
     // (budget, seed, run) in method order; sorted stably when asked.
     let mut runs = Vec::new();
     for method in &spec.methods {
         let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
-        let seeds = method.seeds.as_ref().unwrap_or(&spec.seeds);
+        let seeds = seeds.unwrap_or(method.seeds.as_ref().unwrap_or(&spec.seeds));
         for &budget in budgets {
             for &seed in seeds {
                 let mut value = base.clone();
