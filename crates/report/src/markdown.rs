@@ -69,10 +69,10 @@ fn convergence_note(out: &mut String, report: &Report) {
     if c.converged {
         let _ = writeln!(
             out,
-            "The reference ({reference}) has converged: its {metric} rose by {:+.1}% \
-             (relative, mean over seeds) over the last quarter of its steps, within the \
-             check's {:.0}% ({}).\n",
-            c.mean_rise * 100.0,
+            "The reference ({reference}) has converged: its {metric} {} (relative, mean \
+             over seeds) over the last quarter of its steps; the check allows a rise \
+             of up to {:.0}% ({}).\n",
+            rise_or_fall(c.mean_rise),
             c.max_rise * 100.0,
             seeds.join("; ")
         );
@@ -87,6 +87,16 @@ fn convergence_note(out: &mut String, report: &Report) {
             c.max_rise * 100.0,
             seeds.join("; ")
         );
+    }
+}
+
+/// A relative change over the last quarter, in words: `rose by +2.9%`, or
+/// `fell by 3.8%` (a falling curve read as "rose by -3.8%" before).
+fn rise_or_fall(rise: f64) -> String {
+    if rise < 0.0 {
+        format!("fell by {:.1}%", -rise * 100.0)
+    } else {
+        format!("rose by {:+.1}%", rise * 100.0)
     }
 }
 
@@ -626,6 +636,13 @@ fn leftovers(out: &mut String, report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_falling_reference_is_said_to_fall() {
+        assert_eq!(rise_or_fall(-0.038), "fell by 3.8%");
+        assert_eq!(rise_or_fall(0.029), "rose by +2.9%");
+        assert_eq!(rise_or_fall(0.0), "rose by +0.0%");
+    }
 
     #[test]
     fn target_cost_says_how_many_seeds_missed() {
