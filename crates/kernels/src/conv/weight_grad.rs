@@ -78,12 +78,12 @@ struct Unit<'a> {
 ///
 /// # Panics
 ///
-/// If the buffers do not have those lengths, `g` is not a shifted-planes
-/// convolution, or the CPU lacks AVX-512F.
+/// If the buffers do not have those lengths, or [`applies`] does not admit
+/// `g` (which includes a CPU without AVX-512F).
 pub(super) fn accumulate(g: &Geom, imgs: usize, planes: &[f32], dy_t: &[f32], dw_t: &mut [f32]) {
     assert!(
         applies(g),
-        "weight gradient by channels: not a shifted-planes convolution on AVX-512F"
+        "weight gradient by channels: a convolution the kernel does not apply to"
     );
     let (hw, taps) = (g.hwo(), g.tap_shifts());
     assert_eq!(
