@@ -436,6 +436,11 @@ pub struct RunArgs {
     /// Where the runs and the report go (default: runs/<data>-main).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The seeds, comma-separated (default: the spec's, 0 and 1 for
+    /// synth), e.g. `--seeds 0,1,2,3`: finished runs in the folder are kept
+    /// and the report covers every run there.
+    #[arg(long, value_name = "SEEDS", value_delimiter = ',', num_args = 1)]
+    seeds: Option<Vec<u64>>,
     /// Overrides applied to every run's configuration.
     #[arg(long = "set", value_name = "PATH=VALUE")]
     overrides: Vec<String>,
@@ -499,7 +504,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // repository root, wherever the command is started.
     std::env::set_current_dir(&root).with_context(|| format!("entering {}", root.display()))?;
     let started = std::time::Instant::now();
-    let plan = plan_sweep(&spec, Some(&out), None, &args.overrides)?;
+    let plan = plan_sweep(&spec, Some(&out), args.seeds.as_deref(), &args.overrides)?;
     if sweep_runs(&plan, args.quiet, None)? == SweepEnd::Stopped {
         return Ok(ExitCode::from(130));
     }

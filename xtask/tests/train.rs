@@ -352,8 +352,8 @@ fn sweep_shards_partition_the_plan() {
 }
 
 /// `--seeds` replaces the spec's seeds for every method, in the plan and
-/// in the job array's tasks (whose cell numbers depend on it); a seed
-/// asked for twice is refused.
+/// in the job array's tasks (whose cell numbers depend on it), and in the
+/// main job's; a seed asked for twice is refused.
 #[test]
 fn sweep_seeds_replace_the_specs_seeds() {
     let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("../specs/synth-main.toml");
@@ -397,6 +397,21 @@ fn sweep_seeds_replace_the_specs_seeds() {
         "{}",
         text_of(&o)
     );
+    // The main job takes them too, and refuses the same way before it
+    // trains anything.
+    let o = xtask()
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .args(["run", "--quiet", "--seeds", "3,3", "--out"])
+        .arg(dir.path().join("main"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text_of(&o).contains("seed 3 is asked for twice"),
+        "{}",
+        text_of(&o)
+    );
+    assert!(!dir.path().join("main").exists());
 }
 
 /// `order = "by_seed"` trains every method of seed 0 before any of seed 1;
