@@ -108,15 +108,6 @@ pub(crate) fn kernels_from_env() -> isdet_kernels::Kernels {
     }
 }
 
-/// Keeps freed memory in the process instead of returning it to the kernel.
-///
-/// A training step allocates and frees the same large activation buffers
-/// every step. glibc serves buffers above its mmap threshold with fresh
-/// mappings and trims freed heap memory, so every step pays a page fault
-/// per 4 KiB of each buffer again. Raising both thresholds (the effect of
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`)
-/// lets the heap reuse them; see docs/performance.md. A `GLIBC_TUNABLES`
-/// set by the user is left to rule.
 /// Writing to a closed pipe (`xtask sweep --dry-run | head -3`) ends the
 /// process quietly, as it ends `ls` or `cat`, instead of a panic in
 /// `println!`: Rust programs start with SIGPIPE ignored, so the write
@@ -132,6 +123,15 @@ fn restore_sigpipe() {
     }
 }
 
+/// Keeps freed memory in the process instead of returning it to the kernel.
+///
+/// A training step allocates and frees the same large activation buffers
+/// every step. glibc serves buffers above its mmap threshold with fresh
+/// mappings and trims freed heap memory, so every step pays a page fault
+/// per 4 KiB of each buffer again. Raising both thresholds (the effect of
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`)
+/// lets the heap reuse them; see docs/performance.md. A `GLIBC_TUNABLES`
+/// set by the user is left to rule.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("GLIBC_TUNABLES").is_none() {

@@ -901,6 +901,11 @@ fn backward_blocked<'d>(
     mut dw_t: Option<&mut [f32]>,
     dx: Option<&'d mut [MaybeUninit<f32>]>,
 ) -> Option<&'d mut [f32]> {
+    if dw_t.is_none() && dx.is_none() {
+        // Nothing asked (the weight gradient went another way, and the
+        // input needs none): no planes, no patch matrices.
+        return None;
+    }
     let (ckk, hwo) = (g.ckk(), g.hwo());
     // At stride 1 the planes are the input gradient itself; at stride
     // `s > 1` phase planes, interleaved into it at the end.

@@ -46,7 +46,7 @@ const RO: usize = 4;
 /// Vectors of 16 output pixels per micro-kernel tile.
 const RP: usize = 6;
 /// Lanes per vector.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 /// Patch-matrix rows per weight-gradient tile ([`weight_grad`]): 4 × 3
 /// accumulators. Six rows (24 accumulators, the forward's shape) left too
 /// few general registers for the rows' offsets and masks, which were
@@ -148,16 +148,8 @@ impl Taps {
     ) -> Self {
         let (hw, kk) = (ho * wo, taps.len());
         let mut masks = vec![0u16; (imgs * hw).div_ceil(LANES) * kk];
-        // Output positions o along an axis of `len` with o + d inside.
-        let inside = |len: usize, d: isize| {
-            let len = len as isize;
-            (
-                (-d).clamp(0, len) as usize,
-                (len - d).clamp(0, len) as usize,
-            )
-        };
         for (t, &(_, dy, dx)) in taps.iter().enumerate() {
-            let ((ylo, yhi), (xlo, xhi)) = (inside(ho, dy), inside(wo, dx));
+            let ((ylo, yhi), (xlo, xhi)) = (window(ho, dy), window(wo, dx));
             for img in 0..imgs {
                 for y in ylo..yhi {
                     let row = img * hw + y * wo;
@@ -471,8 +463,18 @@ struct WeightTile<'a> {
     len: usize,
 }
 
-/// The lanes of the vector at pixel `q` that lie below `len` (`q < len`).
-fn lanes_below(len: usize, q: usize) -> u16 {
+/// The output positions `o` along an axis of `len` whose shifted position
+/// `o + d` lies inside it: `[lo, hi)`, a tap's window on that axis.
+pub(super) fn window(len: usize, d: isize) -> (usize, usize) {
+    let len = len as isize;
+    (
+        (-d).clamp(0, len) as usize,
+        (len - d).clamp(0, len) as usize,
+    )
+}
+
+/// The lanes of the vector at index `q` that lie below `len` (`q < len`).
+pub(super) fn lanes_below(len: usize, q: usize) -> u16 {
     match len - q {
         n if n >= LANES => u16::MAX,
         n => (1u16 << n) - 1,

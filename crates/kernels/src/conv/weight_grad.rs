@@ -22,9 +22,8 @@
 //! 15's notes in docs/performance.md).
 
 use super::Geom;
+use super::direct::{LANES, lanes_below, window};
 
-/// Lanes per vector.
-const LANES: usize = 16;
 /// Vectors of output channels per tile, at most.
 const RV: usize = 4;
 /// Input channels per tile, at most: 8, or 6 with 4 vectors of output
@@ -135,29 +134,10 @@ pub(super) fn accumulate(g: &Geom, imgs: usize, planes: &[f32], dy_t: &[f32], dw
     super::sgemm::count_flops(g.cout, g.ckk(), imgs * hw);
 }
 
-/// The output positions `o` along an axis of `len` whose shifted position
-/// `o + d` lies inside: `[lo, hi)`.
-fn inside(len: usize, d: isize) -> (usize, usize) {
-    let len = len as isize;
-    (
-        (-d).clamp(0, len) as usize,
-        (len - d).clamp(0, len) as usize,
-    )
-}
-
-/// The lanes of the vector of output channels from `o` that lie below
-/// `cout`.
-fn lanes_below(cout: usize, o: usize) -> u16 {
-    match cout - o {
-        n if n >= LANES => u16::MAX,
-        n => (1u16 << n) - 1,
-    }
-}
-
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512 {
-    use super::{LANES, RC, RV, Unit, inside, lanes_below};
+    use super::{LANES, RC, RV, Unit, lanes_below, window};
     use std::arch::x86_64::*;
 
     /// Runs the micro-kernel for `rc ≤ RC` input channels from `c0` and
@@ -209,7 +189,7 @@ mod avx512 {
         dw: *mut f32,
     ) {
         let (phase, sy, sx) = u.taps[t];
-        let ((ylo, yhi), (xlo, xhi)) = (inside(u.ho, sy), inside(u.wo, sx));
+        let ((ylo, yhi), (xlo, xhi)) = (window(u.ho, sy), window(u.wo, sx));
         let hw = u.ho * u.wo;
         let mut keep = [0u16; V];
         for (v, k) in keep.iter_mut().enumerate() {
