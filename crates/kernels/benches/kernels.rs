@@ -96,13 +96,22 @@ fn convolutions(c: &mut Criterion) {
     conv_forward_and_backward(c, "conv_relu_3x3_down_s8", |k| {
         conv2d_relu(x.as_tensor(), w.as_tensor(), None, 2, 1, k).unwrap()
     });
-    // convnet-ref's second stride-2 layer at batch 32 and 64 px: 32 → 64
-    // channels from 32×32 to 16×16.
-    let x = random(&mut rng, &[32, 32, 32, 32]);
-    let w = random(&mut rng, &[64, 32, 3, 3]);
-    conv_forward_and_backward(c, "conv_relu_3x3_down_ref", |k| {
-        conv2d_relu(x.as_tensor(), w.as_tensor(), None, 2, 1, k).unwrap()
-    });
+    // convnet-ref's stride-2 layers at batch 32: 16 → 32 channels from
+    // 64×64, 32 → 64 from 32×32 (the second layer at 64 px and the first
+    // of the wide net at 32 px), 64 → 128 from 16×16 and 128 → 256 from
+    // 8×8 (the wide net's last).
+    for (cin, size, name) in [
+        (16, 64, "conv_relu_3x3_down_ref16"),
+        (32, 32, "conv_relu_3x3_down_ref"),
+        (64, 16, "conv_relu_3x3_down_ref64"),
+        (128, 8, "conv_relu_3x3_down_ref128"),
+    ] {
+        let x = random(&mut rng, &[32, cin, size, size]);
+        let w = random(&mut rng, &[2 * cin, cin, 3, 3]);
+        conv_forward_and_backward(c, name, |k| {
+            conv2d_relu(x.as_tensor(), w.as_tensor(), None, 2, 1, k).unwrap()
+        });
+    }
 }
 
 fn elementwise(c: &mut Criterion) {

@@ -17,10 +17,15 @@
 //!   `dx = col2im(Wᵀ · dY)` (skipped when the input needs no gradient, e.g.
 //!   the images).
 //!
-//! On AVX-512 CPUs ([`Kernels::Fast`]) the stride-1 "same" convolutions of
-//! at least 16 input channels take direct kernels instead, with no patch
-//! matrix: the forward and the input gradient in `conv/direct.rs`, the
-//! weight gradient in `conv/weight_grad.rs`.
+//! On AVX-512 CPUs ([`Kernels::Fast`]) the convolutions by shifted planes
+//! (stride-1 "same" ones, and strided ones whose input is `s` times their
+//! output) take direct kernels instead, with no patch matrix: the forward
+//! (at least 16 input channels) and the input gradient (at least 16 output
+//! channels at stride `s > 1`; as the forward at stride 1) in
+//! `conv/direct.rs`, the weight gradient in `conv/weight_grad.rs`. A
+//! strided convolution's forward reads the input's phase planes, and its
+//! input gradient is one stride-1 convolution of the output gradient per
+//! phase plane, interleaved into the input gradient.
 //!
 //! The forward is a candle custom op ([`CustomOp2`], or [`CustomOp3`] with a
 //! bias) whose backward is one more custom op computing all gradients in one
@@ -999,6 +1004,60 @@ fn direct_unit<'o>(
     })
 }
 
+/// The input gradient of one unit of a strided shifted-planes convolution
+/// ([`direct::applies_strided`]) by the direct kernel: each phase plane of
+/// the input is a stride-1 convolution of the output gradient `dy` with
+/// the phase's taps ([`direct::Taps::input_grad_phases`]), written
+/// channel-major, and the phases are then interleaved into the unit's NCHW
+/// input gradient `dx` (every input pixel lies in exactly one phase).
+fn input_grad_by_phases<'d>(
+    g: &Geom,
+    phases: &[std::sync::Arc<direct::Taps>],
+    ws: &[f32],
+    imgs: usize,
+    dy: (&[f32], direct::PlaneLayout),
+    dx: &'d mut [MaybeUninit<f32>],
+) -> &'d mut [f32] {
+    let (hwo, cols) = (g.hwo(), imgs * g.hwo());
+    let block = g.cin * cols;
+    with_scratch(phases.len() * block, |planes| {
+        let rows = direct::PlaneLayout::channel_major(hwo, cols);
+        for (taps, part) in phases.iter().zip(planes.chunks_mut(block)) {
+            let weights = direct::Weights::phase(ws, g.cout, g.cin, taps);
+            // SAFETY: the direct kernel only writes values through the view.
+            #[allow(unsafe_code)]
+            let view = unsafe { as_uninit(part) };
+            direct::conv(taps, &weights, imgs, dy, (view, rows), None, false);
+        }
+        merge_phase_blocks(g, imgs, planes, dx)
+    })
+}
+
+/// Writes a unit's NCHW input gradient `dx` from its phase planes laid out
+/// as [`input_grad_by_phases`] computes them: phase `ry·s + rx`'s block of
+/// `C_in` channel-major rows (`[channel][image][pixel]`, `imgs·HWo` pixels
+/// each) holds input pixels `(s·i + ry, s·j + rx)`.
+fn merge_phase_blocks<'d>(
+    g: &Geom,
+    imgs: usize,
+    planes: &[f32],
+    dx: &'d mut [MaybeUninit<f32>],
+) -> &'d mut [f32] {
+    let (s, hwo) = (g.stride, g.hwo());
+    let cols = imgs * hwo;
+    let block = g.cin * cols;
+    init_chunks(dx, g.w, |n, row| {
+        // Input row `n`: image `n / (C_in·H)`, channel, row `iy`.
+        let (img, c, iy) = (n / (g.cin * g.h), (n / g.h) % g.cin, n % g.h);
+        let at = c * cols + img * hwo + (iy / s) * g.wo;
+        let phase_row = |rx: usize| &planes[((iy % s) * s + rx) * block + at..][..g.wo];
+        if s == 2 {
+            return interleave2(row, phase_row(0), phase_row(1));
+        }
+        write_all(row, (0..g.w).map(|x| phase_row(x % s)[x / s]))
+    })
+}
+
 /// Pins a backward unit's signature: its input gradient part comes in
 /// uninitialised and goes out written, with the same lifetime.
 fn unit_fn<F>(f: F) -> F
@@ -1055,20 +1114,20 @@ impl ConvFwd {
             });
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
         }
-        if self.direct && direct::applies(&g) {
+        if self.direct && (direct::applies(&g) || direct::applies_strided_forward(&g)) {
             let kept = direct::Taps::of(&g, per, false);
             let taps: &direct::Taps = &kept;
             let weights = direct::Weights::forward(ws, g.cout, g.cin, g.k * g.k);
             let y = fill_parts_uninit(len, len, per * g.cout * hwo, |u, out| {
                 let imgs = out.len() / (g.cout * hwo).max(1);
                 let x_u = &xs[u * per * chw..][..imgs * chw];
-                if direct::PlaneLayout::fits(hwo, imgs) {
+                if g.stride == 1 && direct::PlaneLayout::fits(hwo, imgs) {
                     let input = (x_u, direct::PlaneLayout::nchw(g.cin, hwo));
                     return direct_unit(taps, &weights, imgs, input, out, epi);
                 }
                 with_unit_planes(&g, imgs, x_u, |planes| {
-                    let input = (planes, direct::PlaneLayout::channel_major(hwo, imgs * hwo));
-                    direct_unit(taps, &weights, imgs, input, out, epi)
+                    let layout = direct::PlaneLayout::phase_planes(hwo, imgs * hwo, g.phases());
+                    direct_unit(taps, &weights, imgs, (planes, layout), out, epi)
                 })
             });
             return Ok((CpuStorage::F32(y), Shape::from((g.n, g.cout, g.ho, g.wo))));
@@ -1293,6 +1352,12 @@ impl CustomOp3 for ConvBwd {
         let direct_dw =
             (self.direct && wino.is_none() && direct::weight_grad_applies(&g, self.need_dx))
                 .then(|| direct::Taps::of(&g, per, false));
+        // The input gradient of a strided shifted-planes convolution by the
+        // direct kernel, one convolution of the output gradient per phase
+        // plane of the input.
+        let phased_dx =
+            (self.direct && wino.is_none() && self.need_dx && direct::applies_strided(&g))
+                .then(|| direct::Taps::input_grad_phases(&g, per));
         // Every other shifted-planes convolution's weight gradient without
         // a patch matrix, by vectors along the output channels.
         let by_channels =
@@ -1373,14 +1438,21 @@ impl CustomOp3 for ConvBwd {
                 let dw = if by_channels {
                     with_scratch(cols * g.cout, |dy_t| {
                         transpose(dy, g.cout, cols, dy_t);
-                        with_planes(&g, x_u, |planes| {
-                            weight_grad::accumulate(&g, imgs, planes, dy_t, dw)
-                        });
+                        weight_grad::accumulate(&g, imgs, x_u, dy_t, dw);
                     });
                     None
                 } else {
                     Some(dw)
                 };
+                // A strided convolution's input gradient by phases, its
+                // weight gradient done by channels above (`weight_grad`
+                // applies wherever `phased_dx` is planned): no patch
+                // matrix. (`phased_dx` is only planned where the input
+                // needs its gradient: `dxu` is given.)
+                if let (Some(phases), None) = (&phased_dx, &dw) {
+                    let dy = (dy, direct::PlaneLayout::channel_major(hwo, cols));
+                    return Some(input_grad_by_phases(&g, phases, ws, imgs, dy, dxu?));
+                }
                 if imgs == 1 && blocked(&g) {
                     let Some((taps, turned)) = &direct_dx else {
                         return backward_blocked(&g, x_u, ws, dy, dw, dxu);

@@ -2,11 +2,12 @@
 //! gradients with respect to input, weight and bias, on random shapes,
 //! strides, paddings, kernel sizes, batch sizes, with or without a bias,
 //! and with or without the fused ReLU of `conv2d_relu`. Both fast paths
-//! are checked: `Kernels::Fast` (the direct kernel for the forward and
-//! input gradient of stride-1 "same" convolutions of at least 16 input
-//! channels on AVX-512 CPUs, and their weight gradient by vectors of
-//! output channels; im2col + GEMM for the rest; the same as
-//! `Kernels::Gemm` on other CPUs), `Kernels::Gemm` (im2col + GEMM
+//! are checked: `Kernels::Fast` (on AVX-512 CPUs the direct kernel for the
+//! forward and input gradient of stride-1 "same" convolutions of at least
+//! 16 input channels and their weight gradient by vectors of output
+//! channels, and the same kernels for strided convolutions by shifted
+//! planes, their input gradient phase by phase; im2col + GEMM for the
+//! rest; the same as `Kernels::Gemm` on other CPUs), `Kernels::Gemm` (im2col + GEMM
 //! everywhere) and `Kernels::Winograd` (Winograd F(2×2, 3×3) for the
 //! forward and both gradients of stride-1 3×3 convolutions).
 //!
@@ -353,6 +354,37 @@ fn fast_conv_matches_stock_through_phase_planes() {
 }
 
 #[test]
+fn fast_conv_matches_stock_through_the_strided_direct_kernels() {
+    // Strided shifted-planes convolutions on AVX-512 CPUs: the forward by
+    // the direct kernel from phase planes (at least 16 input channels),
+    // the input gradient as one direct convolution per phase plane and the
+    // weight gradient by vectors of output channels read from the strided
+    // input (at least 16 output channels). One image per unit, several of
+    // 64 pixels (NCHW), several of 9 (channel-major, vectors across
+    // images), non-square, 33 output channels (a 1-lane vector), each side
+    // of the channel minimum alone, stride 3 with one tap a phase and with
+    // one to four (5 × 5), a 2 × 2 kernel, and a large image.
+    let mut rng = ChaCha8Rng::seed_from_u64(37);
+    // (n, cin, cout, k, stride, pad, size)
+    check_with_and_without_relu(
+        &mut rng,
+        &[
+            (2, 16, 16, 3, 2, 1, (16, 16)),
+            (8, 16, 20, 3, 2, 1, (16, 16)),
+            (9, 17, 16, 3, 2, 1, (6, 6)),
+            (2, 16, 33, 3, 2, 1, (10, 14)),
+            (2, 8, 16, 3, 2, 1, (12, 12)),
+            (2, 16, 8, 3, 2, 1, (12, 12)),
+            (3, 16, 16, 3, 3, 0, (9, 9)),
+            (2, 16, 18, 5, 3, 1, (12, 9)),
+            (2, 16, 16, 2, 2, 0, (8, 6)),
+            (1, 16, 16, 3, 2, 1, (96, 96)),
+        ],
+        check,
+    );
+}
+
+#[test]
 fn fast_conv_matches_stock_on_large_images_in_blocks() {
     // Patch matrices of more than 2^18 floats per image (72 × 4,096 here):
     // one image per unit, run in blocks of 28 output rows (the last one
@@ -413,29 +445,35 @@ fn fast_conv_gradients_are_the_same_bits_on_every_run() {
     // the timing, every run must give the same bits (seeded training
     // depends on it).
     let mut rng = ChaCha8Rng::seed_from_u64(11);
-    // 16 channels in: the direct kernel's input gradient on AVX-512 CPUs.
+    // 16 channels in and out: the direct kernels on AVX-512 CPUs, at
+    // stride 1 and at stride 2 (the input gradient by phases).
     let x = random(&mut rng, &[12, 16, 16, 16]);
     let w = random(&mut rng, &[16, 16, 3, 3]);
     let b = random(&mut rng, &[16]);
-    let grads = || {
-        let y = conv2d_relu(
-            x.as_tensor(),
-            w.as_tensor(),
-            Some(b.as_tensor()),
-            1,
-            1,
-            Kernels::Fast,
-        )
-        .unwrap();
-        let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        [&x, &w, &b].map(|v| values(g.get(v.as_tensor()).unwrap()))
-    };
-    let first = grads();
-    for run in 1..8 {
-        let again = grads();
-        for (name, (a, b)) in ["dx", "dw", "db"].iter().zip(first.iter().zip(&again)) {
-            let same = a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
-            assert!(same, "run {run}: {name} differs from the first run's");
+    for stride in [1, 2] {
+        let grads = || {
+            let y = conv2d_relu(
+                x.as_tensor(),
+                w.as_tensor(),
+                Some(b.as_tensor()),
+                stride,
+                1,
+                Kernels::Fast,
+            )
+            .unwrap();
+            let g = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            [&x, &w, &b].map(|v| values(g.get(v.as_tensor()).unwrap()))
+        };
+        let first = grads();
+        for run in 1..8 {
+            let again = grads();
+            for (name, (a, b)) in ["dx", "dw", "db"].iter().zip(first.iter().zip(&again)) {
+                let same = a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+                assert!(
+                    same,
+                    "stride {stride}, run {run}: {name} differs from the first run's"
+                );
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Direct convolution of stride-1 "same" convolutions, without a patch
-//! matrix.
+//! Direct convolution of convolutions by shifted planes (stride-1 "same"
+//! ones, and strided ones whose input is `s` times their output), without
+//! a patch matrix.
 //!
 //! Output pixel `q` of channel `o` is `Σ_{c, t} w[o][c][t] · x[c][q +
 //! shift_t]` over the input channels `c` and kernel taps `t`, the term
@@ -18,6 +19,14 @@
 //! is read where it lies. The same kernel computes the input gradient: it
 //! is the convolution of the output gradient with the kernel turned by
 //! 180° and its channels swapped ([`Weights::turned`], [`Taps::turned`]).
+//!
+//! A strided convolution's taps read the input's `s²` phase planes
+//! (pixels `(s·i + ry, s·j + rx)`, [`PlaneLayout::phase_planes`]), on which
+//! each tap is a shift as at stride 1. Its input gradient is one stride-1
+//! convolution of the output gradient per phase plane, with that phase's
+//! taps only ([`Taps::input_grad_phases`], [`Weights::phase`]); the
+//! phases are then interleaved into the input gradient.
+//!
 //! The weight gradient of the same convolutions has its own kernel, with
 //! vectors along the output channels (`conv/weight_grad.rs`); that of
 //! first layers (few input planes, no input gradient,
@@ -82,6 +91,23 @@ pub(super) fn applies(g: &Geom) -> bool {
     g.stride == 1 && g.shifted_planes() && g.cin >= MIN_CHANNELS && available()
 }
 
+/// Whether the direct kernel computes this convolution's input gradient
+/// phase by phase ([`Taps::input_grad_phases`]): a strided shifted-planes
+/// convolution (stride `s > 1`, [`Geom::shifted_planes`]) with at least
+/// [`MIN_CHANNELS`] output channels (the input channels of the
+/// convolutions that compute it), on a CPU with AVX-512F.
+pub(super) fn applies_strided(g: &Geom) -> bool {
+    g.stride > 1 && g.shifted_planes() && g.cout >= MIN_CHANNELS && available()
+}
+
+/// Whether the direct kernel runs the forward of this strided
+/// convolution from its phase planes ([`PlaneLayout::phase_planes`]): a
+/// strided shifted-planes convolution with at least [`MIN_CHANNELS`]
+/// input channels, on a CPU with AVX-512F.
+pub(super) fn applies_strided_forward(g: &Geom) -> bool {
+    g.stride > 1 && g.shifted_planes() && g.cin >= MIN_CHANNELS && available()
+}
+
 /// Whether the direct kernel computes this convolution's weight gradient:
 /// a shifted-planes one ([`Geom::shifted_planes`], any stride) too narrow
 /// for the forward kernel (fewer than [`MIN_CHANNELS`] input planes, as a
@@ -111,6 +137,35 @@ pub(super) struct Taps {
     /// `masks[v · taps + t]`. Fewer images use a prefix (the layout
     /// repeats per image); the kernels clear the lanes past a unit's end.
     masks: Vec<u16>,
+    /// For the taps of one phase's input gradient
+    /// ([`Taps::input_grad_phases`]): each tap's index among the
+    /// convolution's `k²` (its weights' place); empty otherwise.
+    picked: Vec<usize>,
+}
+
+/// The taps of `g` for units of up to `imgs` images, of the kind `what`
+/// (0 the forward's, 1 the input gradient's at stride 1, `2 + p` phase
+/// `p`'s input gradient), made by `make` the first time: a step meets the
+/// same few shapes again and again, and the masks cost a pass over the
+/// pixels per tap.
+fn kept(g: &Geom, imgs: usize, what: usize, make: impl FnOnce() -> Taps) -> Arc<Taps> {
+    type Key = (usize, usize, usize, usize, usize, usize, usize);
+    thread_local! {
+        static KEPT: RefCell<Vec<(Key, Arc<Taps>)>> = const { RefCell::new(Vec::new()) };
+    }
+    let key = (g.k, g.stride, g.pad, g.ho, g.wo, imgs, what);
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        if let Some((_, taps)) = kept.iter().find(|(k, _)| *k == key) {
+            return Arc::clone(taps);
+        }
+        let taps = Arc::new(make());
+        if kept.len() >= 64 {
+            kept.clear();
+        }
+        kept.push((key, Arc::clone(&taps)));
+        taps
+    })
 }
 
 impl Taps {
@@ -120,24 +175,36 @@ impl Taps {
     /// for the shapes seen last: a step meets the same few shapes again
     /// and again, and the masks cost a pass over the pixels per tap.
     pub(super) fn of(g: &Geom, imgs: usize, turned: bool) -> Arc<Self> {
-        type Key = (usize, usize, usize, usize, usize, usize, bool);
-        thread_local! {
-            static KEPT: RefCell<Vec<(Key, Arc<Taps>)>> = const { RefCell::new(Vec::new()) };
-        }
-        let key = (g.k, g.stride, g.pad, g.ho, g.wo, imgs, turned);
-        KEPT.with(|kept| {
-            let mut kept = kept.borrow_mut();
-            if let Some((_, taps)) = kept.iter().find(|(k, _)| *k == key) {
-                return Arc::clone(taps);
-            }
+        kept(g, imgs, usize::from(turned), || {
             let taps = Self::with_masks(g.tap_shifts(), g.phases(), (g.ho, g.wo), imgs);
-            let taps = Arc::new(if turned { taps.turned() } else { taps });
-            if kept.len() >= 64 {
-                kept.clear();
-            }
-            kept.push((key, Arc::clone(&taps)));
-            taps
+            if turned { taps.turned() } else { taps }
         })
+    }
+
+    /// The taps of the convolutions that compute the input gradient of a
+    /// strided `g` ([`applies_strided`]) from its output gradient, one per
+    /// phase plane of the input (kept per thread, as [`Taps::of`]): input
+    /// pixel `(s·i + ry, s·j + rx)` received, in the forward, the taps of
+    /// phase `(ry, rx)` ([`Geom::tap_shifts`]), tap `t` from output pixel
+    /// `(i − dy_t, j − dx_t)`. Its gradient is therefore a stride-1
+    /// convolution of the output gradient, on the `H_out × W_out` grid,
+    /// with the phase's taps shifted by `(−dy_t, −dx_t)` and their weights'
+    /// channels swapped ([`Weights::phase`]).
+    pub(super) fn input_grad_phases(g: &Geom, imgs: usize) -> Vec<Arc<Self>> {
+        let shifts = g.tap_shifts();
+        (0..g.phases())
+            .map(|phase| {
+                kept(g, imgs, 2 + phase, || {
+                    let picked: Vec<usize> = (0..shifts.len())
+                        .filter(|&t| shifts[t].0 == phase)
+                        .collect();
+                    let taps = picked.iter().map(|&t| (0, -shifts[t].1, -shifts[t].2));
+                    let mut taps = Self::with_masks(taps.collect(), 1, (g.ho, g.wo), imgs);
+                    taps.picked = picked;
+                    taps
+                })
+            })
+            .collect()
     }
 
     fn with_masks(
@@ -166,6 +233,7 @@ impl Taps {
             wo,
             imgs,
             masks,
+            picked: Vec::new(),
         }
     }
 
@@ -216,6 +284,8 @@ pub(super) struct Weights<'a> {
     cs: isize,
     ts: isize,
     at: isize,
+    /// Tap `t`'s index in the kernel (`t` itself where empty).
+    picked: &'a [usize],
 }
 
 impl<'a> Weights<'a> {
@@ -231,6 +301,7 @@ impl<'a> Weights<'a> {
             cs: taps as isize,
             ts: 1,
             at: 0,
+            picked: &[],
         }
     }
 
@@ -248,7 +319,38 @@ impl<'a> Weights<'a> {
             cs: (cin * taps) as isize,
             ts: -1,
             at: taps as isize - 1,
+            picked: &[],
         }
+    }
+
+    /// `w` (`C_out × C_in × k²`) for one phase's input gradient of a
+    /// strided convolution ([`Taps::input_grad_phases`], whose taps
+    /// `phase` holds): output channel `c`, input channel `o`, tap `j` is
+    /// `w[o][c][picked_j]`.
+    pub(super) fn phase(w: &'a [f32], cout: usize, cin: usize, phase: &'a Taps) -> Self {
+        let kk = w.len() / (cout * cin).max(1);
+        assert_eq!(w.len(), cout * cin * kk, "direct conv: weights");
+        assert!(
+            phase.picked.len() == phase.taps.len() && phase.picked.iter().all(|&t| t < kk),
+            "direct conv: a phase's taps"
+        );
+        Weights {
+            w,
+            cout: cin,
+            cin: cout,
+            taps: phase.taps.len(),
+            rs: kk as isize,
+            cs: (cin * kk) as isize,
+            ts: 1,
+            at: 0,
+            picked: &phase.picked,
+        }
+    }
+
+    /// Tap `t`'s offset from the tile's first weight.
+    fn tap_offset(&self, t: usize) -> isize {
+        let t = self.picked.get(t).copied().unwrap_or(t);
+        t as isize * self.ts
     }
 
     /// Output channels.
@@ -285,6 +387,17 @@ impl PlaneLayout {
         PlaneLayout {
             image: channels * hw,
             channel: hw,
+        }
+    }
+
+    /// The `s²` phase planes of each channel ([`Geom::shifted_planes`] at
+    /// stride `s`), channel-major: `[channel][phase][image][pixel]` with
+    /// `len` unit pixels per plane, images of `hw` pixels (one image a
+    /// unit is [`split_phases`](super::split_phases)'s layout).
+    pub(super) fn phase_planes(hw: usize, len: usize, phases: usize) -> Self {
+        PlaneLayout {
+            image: hw,
+            channel: phases * len,
         }
     }
 
@@ -337,8 +450,11 @@ pub(super) fn conv<'o>(
         "direct conv: planes"
     );
     assert_eq!(out.len(), w.cout * len, "direct conv: output");
-    // The layouts hold one plane a channel: stride 1 only.
-    assert_eq!(taps.phases, 1, "direct conv: stride 1 only");
+    // Several phases a channel: only in phase planes.
+    assert!(
+        taps.phases == 1 || input == PlaneLayout::phase_planes(hw, len, taps.phases),
+        "direct conv: phases outside phase planes"
+    );
     for l in [input, output] {
         assert!(
             l.spans_images(hw) || PlaneLayout::fits(hw, imgs),
@@ -590,8 +706,8 @@ mod avx512 {
         }
         let mut acc = [[_mm512_setzero_ps(); P]; O];
         let base = t.planes.as_ptr();
-        // Weight `(o0 + r, c, tap)` is at `wp + r·rs + c·cs + tap·ts`: inside
-        // `w.w` for every channel and tap of the tile (see `Weights`).
+        // Weight `(o0 + r, c, tap)` is at `wp + r·rs + c·cs + tap_offset(tap)`:
+        // inside `w.w` for every channel and tap of the tile (see `Weights`).
         let wp = w.w.as_ptr().wrapping_offset(w.at + o0 as isize * w.rs);
         for (tap, &off) in t.offsets.iter().enumerate() {
             let mut m = [0u16; P];
@@ -600,7 +716,7 @@ mod avx512 {
                 m[j] = t.masks[(v0 + j) * taps + tap] & keep[j];
                 src[j] = base.wrapping_offset(at_in[j] + off);
             }
-            let wt = wp.wrapping_offset(tap as isize * w.ts);
+            let wt = wp.wrapping_offset(w.tap_offset(tap));
             for c in 0..t.cin {
                 let cc = c * t.input.channel;
                 let wc = wt.wrapping_offset(c as isize * w.cs);

@@ -11,7 +11,8 @@
 //! channels × 4 vectors of 16 output channels in registers: for each tap
 //! and each output pixel inside the tap's window it loads the pixel's
 //! output-gradient vectors and adds their products with the tile's
-//! input pixels, each a broadcast read where it lies in its plane. A
+//! input pixels, each a broadcast read where it lies in the NCHW input
+//! (at stride `s`, every `s`-th pixel of a row: no phase planes). A
 //! tap's window is a rectangle of each image's output (the pixels whose
 //! shifted pixel is inside), walked row by row, so the padding costs
 //! nothing and no lane is masked but the last vector's past `C_out`.
@@ -38,24 +39,28 @@ fn channels_per_tile(rv: usize) -> usize {
 }
 
 /// Whether this kernel computes the weight gradient of `g`: where the
-/// direct kernel computes its forward and input gradient
+/// direct kernel computes its input gradient
 /// ([`direct::applies`](super::direct::applies): a stride-1 "same"
-/// convolution of at least 16 input channels, on a CPU with AVX-512F).
+/// convolution of at least 16 input channels;
+/// [`direct::applies_strided`](super::direct::applies_strided): a strided
+/// one by shifted planes of at least 16 output channels; on a CPU with
+/// AVX-512F).
 ///
 /// Measured and left out (per op, `cargo bench -p isdet-kernels --bench
-/// kernels`): stride-2 layers, whose input gradient still needs the patch
-/// matrix's GEMM (convnet-ref's 32 → 64 at 32 × 32, batch 32: 3.9–4.4 ms
-/// for the backward by GEMM, 3.8–8.3 ms with this kernel), and narrow
-/// layers, whose few accumulators wait on each other (the detector's
-/// 3-channel stem: 1.3–1.9 ms, 3.1–4.7 ms).
+/// kernels`): narrow layers, whose few accumulators wait on each other
+/// (the detector's 3-channel stem: 1.3–1.9 ms by GEMM, 3.1–4.7 ms with
+/// this kernel). Strided layers lost while their input gradient still
+/// needed the patch matrix (convnet-ref's 32 → 64 at 32 × 32, batch 32:
+/// 3.9–4.4 ms for the backward by GEMM, 3.8–8.3 ms with this kernel); with
+/// the input gradient by phases they gain (docs/performance.md).
 pub(super) fn applies(g: &Geom) -> bool {
-    super::direct::applies(g)
+    super::direct::applies(g) || super::direct::applies_strided(g)
 }
 
 /// What every tile of one unit shares.
 struct Unit<'a> {
-    /// The unit's planes, image after image: `imgs × C_in·s² × H_out·W_out`.
-    planes: &'a [f32],
+    /// The unit's input, NCHW: `imgs × C_in × H × W`.
+    x: &'a [f32],
     /// The output gradient transposed: `imgs·H_out·W_out × C_out`.
     dy_t: &'a [f32],
     /// Per tap: its phase plane and shift (see [`Geom::tap_shifts`]).
@@ -63,33 +68,31 @@ struct Unit<'a> {
     imgs: usize,
     cin: usize,
     cout: usize,
-    phases: usize,
+    stride: usize,
     ho: usize,
     wo: usize,
+    /// The input's width.
+    w: usize,
 }
 
 /// Adds one unit's weight gradient into `dw_t`, laid out as the GEMM
-/// route accumulates it (transposed, `C_in·k² × C_out`): `planes` holds
-/// the unit's `imgs` images' `C_in·s²` planes of `H_out × W_out` pixels,
-/// image after image (the input itself at stride 1, its phase planes
-/// else), and `dy_t` its output gradient transposed (pixel-major:
-/// `imgs·H_out·W_out` rows of `C_out`).
+/// route accumulates it (transposed, `C_in·k² × C_out`): `x` holds the
+/// unit's `imgs` NCHW input images, and `dy_t` its output gradient
+/// transposed (pixel-major: `imgs·H_out·W_out` rows of `C_out`). The
+/// input pixels are broadcast one by one, so a strided convolution reads
+/// them where they lie, every `s`-th of a row, without phase planes.
 ///
 /// # Panics
 ///
 /// If the buffers do not have those lengths, or [`applies`] does not admit
 /// `g` (which includes a CPU without AVX-512F).
-pub(super) fn accumulate(g: &Geom, imgs: usize, planes: &[f32], dy_t: &[f32], dw_t: &mut [f32]) {
+pub(super) fn accumulate(g: &Geom, imgs: usize, x: &[f32], dy_t: &[f32], dw_t: &mut [f32]) {
     assert!(
         applies(g),
         "weight gradient by channels: a convolution the kernel does not apply to"
     );
     let (hw, taps) = (g.hwo(), g.tap_shifts());
-    assert_eq!(
-        planes.len(),
-        imgs * g.cin * g.phases() * hw,
-        "weight gradient: planes"
-    );
+    assert_eq!(x.len(), imgs * g.cin * g.h * g.w, "weight gradient: input");
     assert_eq!(
         dy_t.len(),
         imgs * hw * g.cout,
@@ -97,15 +100,16 @@ pub(super) fn accumulate(g: &Geom, imgs: usize, planes: &[f32], dy_t: &[f32], dw
     );
     assert_eq!(dw_t.len(), g.ckk() * g.cout, "weight gradient: dW");
     let unit = Unit {
-        planes,
+        x,
         dy_t,
         taps: &taps,
         imgs,
         cin: g.cin,
         cout: g.cout,
-        phases: g.phases(),
+        stride: g.stride,
         ho: g.ho,
         wo: g.wo,
+        w: g.w,
     };
     // Output channels in blocks of equal vector counts (96 channels as
     // two blocks of 3 vectors rather than 4 + 2).
@@ -190,24 +194,24 @@ mod avx512 {
     ) {
         let (phase, sy, sx) = u.taps[t];
         let ((ylo, yhi), (xlo, xhi)) = (window(u.ho, sy), window(u.wo, sx));
-        let hw = u.ho * u.wo;
+        let (s, hw) = (u.stride, u.ho * u.wo);
+        // Output pixel `(y, j)` reads input pixel `(s·(y + sy) + ry, s·(j +
+        // sx) + rx)` (`H = s·H_out`, `W = s·W_out`: shifted planes).
+        let (ry, rx) = (phase / s, phase % s);
         let mut keep = [0u16; V];
         for (v, k) in keep.iter_mut().enumerate() {
             *k = lanes_below(u.cout, o0 + v * LANES);
         }
-        let plane_stride = u.phases * hw;
+        let plane_stride = s * s * hw;
         let mut acc = [[_mm512_setzero_ps(); V]; C];
         for img in 0..u.imgs {
-            // Channel `c0`'s plane of the tap's phase in this image.
-            let plane = u
-                .planes
-                .as_ptr()
-                .wrapping_add((img * u.cin + c0) * plane_stride + phase * hw);
+            // Channel `c0`'s plane in this image.
+            let plane = u.x.as_ptr().wrapping_add((img * u.cin + c0) * plane_stride);
             for y in ylo..yhi {
                 let q = img * hw + y * u.wo + xlo;
                 let dyp = u.dy_t.as_ptr().wrapping_add(q * u.cout + o0);
-                let shifted = (y as isize + sy) * u.wo as isize + xlo as isize + sx;
-                let xp = plane.wrapping_offset(shifted);
+                let iy = (s as isize * (y as isize + sy) + ry as isize) * u.w as isize;
+                let xp = plane.wrapping_offset(iy + s as isize * (xlo as isize + sx) + rx as isize);
                 for j in 0..xhi - xlo {
                     let mut d = [_mm512_setzero_ps(); V];
                     for (v, d) in d.iter_mut().enumerate() {
@@ -220,7 +224,8 @@ mod avx512 {
                     for (i, acc) in acc.iter_mut().enumerate() {
                         // SAFETY: the shifted pixel of `q + j` in channel
                         // `c0 + i`'s plane: inside it (the window).
-                        let b = _mm512_set1_ps(unsafe { *xp.wrapping_add(i * plane_stride + j) });
+                        let b =
+                            _mm512_set1_ps(unsafe { *xp.wrapping_add(i * plane_stride + s * j) });
                         for (a, d) in acc.iter_mut().zip(&d) {
                             *a = _mm512_fmadd_ps(b, *d, *a);
                         }
