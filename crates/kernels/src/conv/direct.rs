@@ -709,6 +709,12 @@ mod avx512 {
         // Weight `(o0 + r, c, tap)` is at `wp + r·rs + c·cs + tap_offset(tap)`:
         // inside `w.w` for every channel and tap of the tile (see `Weights`).
         let wp = w.w.as_ptr().wrapping_offset(w.at + o0 as isize * w.rs);
+        // The vectors one after the other in the planes (always so in
+        // channel-major planes): one address for all, the others at fixed
+        // displacements from it, which leaves the loop enough registers
+        // (six addresses, one per vector, did not fit beside the weights'
+        // and were reloaded from the stack every channel).
+        let contiguous = (1..P).all(|j| at_in[j] == at_in[0] + (j * LANES) as isize);
         for (tap, &off) in t.offsets.iter().enumerate() {
             let mut m = [0u16; P];
             let mut src = [base; P];
@@ -716,22 +722,39 @@ mod avx512 {
                 m[j] = t.masks[(v0 + j) * taps + tap] & keep[j];
                 src[j] = base.wrapping_offset(at_in[j] + off);
             }
-            let wt = wp.wrapping_offset(w.tap_offset(tap));
+            let mut wc = wp.wrapping_offset(w.tap_offset(tap));
+            let fma = |acc: &mut [[__m512; P]; O], x: &[__m512; P], wc: *const f32| {
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: a weight of the tile (above).
+                    let wv = _mm512_set1_ps(unsafe { *wc.wrapping_offset(r as isize * w.rs) });
+                    for (a, x) in acc.iter_mut().zip(x) {
+                        *a = _mm512_fmadd_ps(wv, *x, *a);
+                    }
+                }
+            };
+            if contiguous {
+                let mut at = src[0];
+                for _ in 0..t.cin {
+                    let mut x = [_mm512_setzero_ps(); P];
+                    for j in 0..P {
+                        // SAFETY: see the function's comment on loads.
+                        x[j] = unsafe { _mm512_maskz_loadu_ps(m[j], at.wrapping_add(j * LANES)) };
+                    }
+                    fma(&mut acc, &x, wc);
+                    at = at.wrapping_add(t.input.channel);
+                    wc = wc.wrapping_offset(w.cs);
+                }
+                continue;
+            }
             for c in 0..t.cin {
                 let cc = c * t.input.channel;
-                let wc = wt.wrapping_offset(c as isize * w.cs);
                 let mut x = [_mm512_setzero_ps(); P];
                 for j in 0..P {
                     // SAFETY: see the function's comment on loads.
                     x[j] = unsafe { _mm512_maskz_loadu_ps(m[j], src[j].wrapping_add(cc)) };
                 }
-                for (r, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: a weight of the tile (above).
-                    let wv = _mm512_set1_ps(unsafe { *wc.wrapping_offset(r as isize * w.rs) });
-                    for (a, x) in acc.iter_mut().zip(&x) {
-                        *a = _mm512_fmadd_ps(wv, *x, *a);
-                    }
-                }
+                fma(&mut acc, &x, wc);
+                wc = wc.wrapping_offset(w.cs);
             }
         }
         for (r, acc) in acc.iter().enumerate() {
