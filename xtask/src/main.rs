@@ -52,7 +52,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tune_allocator();
+    // Before any thread exists: page faults on every step's buffers
+    // otherwise (docs/performance.md).
+    isdet_kernels::tune_allocator();
     restore_sigpipe();
     // Logs go to stderr at the level RUST_LOG sets (warnings by default).
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -120,30 +122,5 @@ fn restore_sigpipe() {
     #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-/// Keeps freed memory in the process instead of returning it to the kernel.
-///
-/// A training step allocates and frees the same large activation buffers
-/// every step. glibc serves buffers above its mmap threshold with fresh
-/// mappings and trims freed heap memory, so every step pays a page fault
-/// per 4 KiB of each buffer again. Raising both thresholds (the effect of
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`)
-/// lets the heap reuse them; see docs/performance.md. A `GLIBC_TUNABLES`
-/// set by the user is left to rule.
-fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
-        // glibc's largest accepted mmap threshold on 64-bit is 32 MiB.
-        const MMAP_THRESHOLD: libc::c_int = 32 << 20;
-        const TRIM_THRESHOLD: libc::c_int = 1 << 30;
-        // SAFETY: `mallopt` only sets allocator parameters; it is called
-        // before any other thread exists, and both values are in range.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
-        }
     }
 }

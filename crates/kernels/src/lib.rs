@@ -3,7 +3,8 @@
 //! Fast CPU training kernels for [candle](https://github.com/huggingface/candle)
 //! models, as candle custom ops with their own backward passes: a 2-D
 //! convolution (with a fused ReLU) by im2col + GEMM, and on AVX-512 CPUs
-//! by a direct kernel for stride-1 "same" convolutions, a fused
+//! by direct kernels for convolutions by shifted planes (stride-1 "same"
+//! ones, and strided ones whose input is `s` times their output), a fused
 //! normalisation (BatchNorm or GroupNorm) + ReLU, nearest-neighbour
 //! upsampling with a block-sum gradient, and a one-op residual
 //! `relu(a + b)`. They know nothing of any model: any candle user who
@@ -48,6 +49,34 @@ pub use conv::{conv2d, conv2d_relu, gemm_flops};
 pub use norm::{NormOutput, NormStats, norm_relu};
 pub use upsample::upsample_nearest;
 
+/// Keeps freed memory in the process instead of returning it to the
+/// kernel; call it once, first thing, in a program that trains.
+///
+/// A training step allocates and frees the same large activation and
+/// gradient buffers every step. glibc serves buffers above its mmap
+/// threshold with fresh mappings and trims freed heap memory, so every
+/// step pays a page fault per 4 KiB of each buffer again. Raising both
+/// thresholds (the effect of
+/// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`)
+/// lets the heap reuse them; see docs/performance.md. A `GLIBC_TUNABLES`
+/// set by the user is left to rule; other platforms are left as they are.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        // glibc's largest accepted mmap threshold on 64-bit is 32 MiB.
+        const MMAP_THRESHOLD: libc::c_int = 32 << 20;
+        const TRIM_THRESHOLD: libc::c_int = 1 << 30;
+        // SAFETY: `mallopt` only sets allocator parameters, and both values
+        // are in range. (Called before other threads allocate, it also
+        // governs every allocation they make.)
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        }
+    }
+}
+
 /// Which implementation the ops of this crate run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kernels {
@@ -56,8 +85,11 @@ pub enum Kernels {
     /// The custom ops of this crate for f32 tensors on the CPU (other
     /// devices and dtypes fall back to [`Kernels::Stock`]): on CPUs with
     /// AVX-512F, the forward and both gradients of stride-1 "same"
-    /// convolutions of at least 16 input channels by direct kernels
-    /// (no patch matrix), every other product as in [`Kernels::Gemm`].
+    /// convolutions of at least 16 input channels, and of strided
+    /// convolutions whose input is `s` times their output (the forward
+    /// from 16 input channels, the gradients from 16 output channels), by
+    /// direct kernels (no patch matrix), every other product as in
+    /// [`Kernels::Gemm`].
     #[default]
     Fast,
     /// The custom ops with every convolution an im2col GEMM (the `gemm`
