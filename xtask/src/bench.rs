@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use isdet_bench::{convnet_ref_step, detector_step};
+use isdet_bench::{convnet_ref_steps, detector_steps};
 use isdet_kernels::Kernels;
 use isdet_trainer::DeviceConfig;
 
@@ -40,13 +40,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         steps: usize,
         /// Convolution implementation: `fast` (the direct kernel for
-        /// stride-1 "same" convolutions on AVX-512 CPUs, im2col + GEMM for
-        /// the rest), `gemm` (im2col + GEMM everywhere), `winograd` (`gemm`
-        /// with Winograd for stride-1 3×3), `stock` (candle's
+        /// convolutions by shifted planes on AVX-512 CPUs, im2col + GEMM
+        /// for the rest), `gemm` (im2col + GEMM everywhere), `winograd`
+        /// (`gemm` with Winograd for stride-1 3×3), `stock` (candle's
         /// conv2d), a comma-separated list of them (one report each, same
         /// process, in that order), or `both` (`stock,fast`).
         #[arg(long, default_value = "fast")]
         conv: String,
+        /// With a list of kernels in `--conv`: their training steps take
+        /// turns, a step of each per round, instead of one kernel's steps
+        /// after the other's; every median then comes from the same
+        /// stretch of the machine's load (how to compare them on a noisy
+        /// machine). One report each, as without it.
+        #[arg(long)]
+        interleave: bool,
         /// Where the detector's step runs: `cpu`, `cuda` or `cuda:N`
         /// (a build with `--features cuda`).
         #[arg(long, default_value = "cpu")]
@@ -66,6 +73,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
             size,
             steps,
             conv,
+            interleave,
             json,
             channels,
             threads,
@@ -78,12 +86,9 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 if device != DeviceConfig::Cpu {
                     bail!("--device {device}: convnet-ref runs on the CPU only");
                 }
-                for imp in conv_impls(&conv)? {
-                    let report = convnet_ref_step(imp, batch, size, &channels, steps.max(1))?;
-                    if json {
-                        println!("{}", serde_json::to_string(&report)?);
-                    } else {
-                        println!("{}", serde_json::to_string_pretty(&report)?);
+                for imps in in_turns(conv_impls(&conv)?, interleave) {
+                    for report in convnet_ref_steps(&imps, batch, size, &channels, steps.max(1))? {
+                        print(&report, json)?;
                     }
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -92,17 +97,33 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
                 bail!("--net {net}: expected detector or convnet-ref");
             }
             let device = device.open()?;
-            for imp in conv_impls(&conv)? {
-                let report = detector_step(&preset, batch, size, steps.max(1), imp, &device)?;
-                if json {
-                    println!("{}", serde_json::to_string(&report)?);
-                } else {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+            for imps in in_turns(conv_impls(&conv)?, interleave) {
+                for report in detector_steps(&preset, batch, size, steps.max(1), &imps, &device)? {
+                    print(&report, json)?;
                 }
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The groups of kernels measured together: all of them taking turns
+/// (`--interleave`), or each alone, one after the other.
+fn in_turns(kernels: Vec<Kernels>, interleave: bool) -> Vec<Vec<Kernels>> {
+    if interleave {
+        return vec![kernels];
+    }
+    kernels.into_iter().map(|k| vec![k]).collect()
+}
+
+/// Prints a report as one JSON line (`--json`) or pretty.
+fn print(report: &impl serde::Serialize, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    }
+    Ok(())
 }
 
 /// `--threads N` when the process would use another count: runs the same

@@ -304,6 +304,55 @@ fn bench_train_step_prints_json_figures() {
     );
 }
 
+#[test]
+fn bench_train_step_interleaves_the_kernels_of_a_list() {
+    for net in ["convnet-ref", "detector"] {
+        let args = [
+            "bench",
+            "train-step",
+            "--net",
+            net,
+            "--channels",
+            "16,32",
+            "--batch",
+            "2",
+            "--size",
+            "64",
+            "--steps",
+            "2",
+            "--conv",
+            "fast,gemm",
+            "--interleave",
+            "--json",
+        ];
+        let out = xtask(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let reports: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        // One report per kernel, in the list's order, each of its own
+        // timed steps.
+        let convs: Vec<_> = reports.iter().map(|r| r["conv"].clone()).collect();
+        assert_eq!(convs, ["fast", "gemm"], "{net}");
+        for r in &reports {
+            assert_eq!(r["steps"], 2, "{net}: {r}");
+            assert!(r["train_step_ms_median"].as_f64().is_some_and(|v| v > 0.0));
+        }
+        // Both did the same multiply-adds per step, each counted to its
+        // own kernels: the steps' GEMM counts are not mixed up.
+        let flops: Vec<_> = reports
+            .iter()
+            .map(|r| r["gemm"]["gflop_per_step"].as_f64().expect("GEMM work"))
+            .collect();
+        assert!(flops[0] > 0.0, "{net}: {flops:?}");
+        assert!(
+            (flops[0] - flops[1]).abs() <= 1e-9 * flops[0],
+            "{net}: {flops:?}"
+        );
+    }
+}
+
 /// A missing file is named once with its OS error, not twice (the library
 /// error already holds its source's message).
 /// Output into a pipe whose reader has gone (`xtask … | head -3`) ends

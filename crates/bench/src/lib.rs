@@ -196,6 +196,22 @@ pub fn convnet_ref_step(
     channels: &str,
     steps: usize,
 ) -> Result<ConvnetReport> {
+    let mut reports = convnet_ref_steps(&[imp], batch, size, channels, steps)?;
+    Ok(reports.remove(0))
+}
+
+/// [`convnet_ref_step`] for several kernels in one process, their steps
+/// taking turns (a step of each, then the next round): every kernel's
+/// median then comes from the same stretch of the machine's load, which a
+/// measurement of one after the other does not give on a noisy machine.
+/// One report per kernel, in their order.
+pub fn convnet_ref_steps(
+    kernels: &[Kernels],
+    batch: usize,
+    size: usize,
+    channels: &str,
+    steps: usize,
+) -> Result<Vec<ConvnetReport>> {
     positive_steps(steps)?;
     let device = Device::Cpu;
     let widths = channels
@@ -217,13 +233,10 @@ pub fn convnet_ref_step(
         cin = c;
     }
     let x = Tensor::randn(0f32, 1.0, (batch, 3, size, size), &device)?;
-    let mut times = Vec::with_capacity(steps);
-    let mut flops_from = 0;
-    for s in 0..steps + 3 {
-        if s == 3 {
-            flops_from = isdet_kernels::gemm_flops();
-        }
-        let start = Instant::now();
+    let mut turns = Turns::new(kernels, 3, steps)?;
+    for i in 0..turns.len() {
+        let imp = turns.kernels_at(i);
+        let (start, flops_from) = (Instant::now(), isdet_kernels::gemm_flops());
         let mut y = x.clone();
         for (i, (w, b, stride, pad)) in layers.iter().enumerate() {
             let (w, b) = (w.as_tensor(), Some(b.as_tensor()));
@@ -244,25 +257,90 @@ pub fn convnet_ref_step(
             }
         }
         std::hint::black_box(loss.to_scalar::<f32>()?);
-        if s >= 3 {
-            times.push(start.elapsed().as_secs_f64() * 1e3);
+        turns.record(i, start, flops_from);
+    }
+    let mut reports = Vec::with_capacity(kernels.len());
+    for (k, &imp) in kernels.iter().enumerate() {
+        let times = turns.times(k);
+        let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+        let step_ms = median(times.to_vec());
+        reports.push(ConvnetReport {
+            net: "convnet-ref",
+            conv: imp.name(),
+            batch,
+            size,
+            channels: widths.clone(),
+            threads: candle_core::utils::get_num_threads(),
+            steps,
+            train_step_ms_median: step_ms,
+            gemm: GemmUse::measure(turns.flops_per_step(k), step_ms)?,
+            train_step_ms_min: min,
+        });
+    }
+    Ok(reports)
+}
+
+/// The turns of several kernels' steps in one loop: loop step `i` runs
+/// kernel `i mod n` of round `i / n`, and is timed once the warm-up rounds
+/// are past. With one kernel, plain warm-up and timed steps.
+struct Turns {
+    kernels: Vec<Kernels>,
+    warmup: usize,
+    steps: usize,
+    /// Per kernel: milliseconds of its timed steps.
+    times: Vec<Vec<f64>>,
+    /// Per kernel: GEMM operations of its timed steps.
+    flops: Vec<u64>,
+}
+
+impl Turns {
+    fn new(kernels: &[Kernels], warmup: usize, steps: usize) -> Result<Self> {
+        if kernels.is_empty() {
+            return Err(BenchError::Invalid("no kernels to measure".into()));
+        }
+        Ok(Turns {
+            kernels: kernels.to_vec(),
+            warmup,
+            steps,
+            times: vec![Vec::with_capacity(steps); kernels.len()],
+            flops: vec![0; kernels.len()],
+        })
+    }
+
+    /// Loop steps in all.
+    fn len(&self) -> usize {
+        (self.warmup + self.steps) * self.kernels.len()
+    }
+
+    /// The kernels loop step `i` runs.
+    fn kernels_at(&self, i: usize) -> Kernels {
+        self.kernels[i % self.kernels.len()]
+    }
+
+    /// Whether loop step `i` is its kernel's last.
+    fn is_last(&self, i: usize) -> bool {
+        i / self.kernels.len() + 1 == self.warmup + self.steps
+    }
+
+    /// Loop step `i` began at `start`, with the GEMM counter at `flops_from`.
+    fn record(&mut self, i: usize, start: Instant, flops_from: u64) {
+        let ms = start.elapsed().as_secs_f64() * 1e3;
+        if i / self.kernels.len() >= self.warmup {
+            let k = i % self.kernels.len();
+            self.times[k].push(ms);
+            self.flops[k] += isdet_kernels::gemm_flops() - flops_from;
         }
     }
-    let flops = (isdet_kernels::gemm_flops() - flops_from) as f64 / steps as f64;
-    let min = times.iter().copied().fold(f64::INFINITY, f64::min);
-    let step_ms = median(times);
-    Ok(ConvnetReport {
-        net: "convnet-ref",
-        conv: imp.name(),
-        batch,
-        size,
-        channels: widths,
-        threads: candle_core::utils::get_num_threads(),
-        steps,
-        train_step_ms_median: step_ms,
-        gemm: GemmUse::measure(flops, step_ms)?,
-        train_step_ms_min: min,
-    })
+
+    /// Kernel `k`'s timed steps, in milliseconds.
+    fn times(&self, k: usize) -> &[f64] {
+        &self.times[k]
+    }
+
+    /// Kernel `k`'s GEMM operations per timed step.
+    fn flops_per_step(&self, k: usize) -> f64 {
+        self.flops[k] as f64 / self.steps as f64
+    }
 }
 
 /// `cpu`, or `cuda:N` for GPU N.
@@ -304,6 +382,22 @@ pub fn detector_step(
     kernels: Kernels,
     device: &Device,
 ) -> Result<TrainStepReport> {
+    let mut reports = detector_steps(preset, batch, size, steps, &[kernels], device)?;
+    Ok(reports.remove(0))
+}
+
+/// [`detector_step`] for several kernels in one process, their training
+/// steps taking turns on one model (a step of each, then the next round),
+/// as [`convnet_ref_steps`] does; then each kernel's scoring and inference
+/// in turn. One report per kernel, in their order.
+pub fn detector_steps(
+    preset: &str,
+    batch: usize,
+    size: usize,
+    steps: usize,
+    kernels: &[Kernels],
+    device: &Device,
+) -> Result<Vec<TrainStepReport>> {
     positive_steps(steps)?;
     let data = SynthDataset::new(SynthConfig {
         len: batch,
@@ -316,18 +410,15 @@ pub fn detector_step(
     };
     let b = collate(&*pipeline, 0, &request)?;
     let images = Tensor::from_vec(b.images, b.shape.to_vec(), device)?;
-    let model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, device)?.with_kernels(kernels);
+    let mut model = Fcos::new(FcosConfig::preset(preset, 5, size)?, 0, device)?;
     let boxes: Vec<&[isdet_data::Annotation]> =
         b.targets.iter().map(|t| &t.annotations[..]).collect();
     let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;
-    let mut times = Vec::with_capacity(steps);
-    let mut last = None;
-    let mut flops_from = 0;
-    for i in 0..steps + 2 {
-        if i == 2 {
-            flops_from = isdet_kernels::gemm_flops();
-        }
-        let start = Instant::now();
+    let mut turns = Turns::new(kernels, 2, steps)?;
+    let mut last: Vec<_> = kernels.iter().map(|_| None).collect();
+    for i in 0..turns.len() {
+        model = model.with_kernels(turns.kernels_at(i));
+        let (start, flops_from) = (Instant::now(), isdet_kernels::gemm_flops());
         // Targets are assigned inside the step, as the trainer must for
         // augmented batches.
         let targets = model.targets(&boxes)?;
@@ -337,49 +428,55 @@ pub fn detector_step(
         if !value.is_finite() {
             return Err(BenchError::Invalid(format!("step {i}: loss is {value}")));
         }
-        if i >= 2 {
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-        }
-        // Only the final step's outputs are kept for scoring, so that no
-        // earlier step's graph stays alive while the next one is timed.
-        if i == steps + 1 {
-            last = Some((loss, targets));
+        turns.record(i, start, flops_from);
+        // Only each kernel's final step's outputs are kept for scoring, so
+        // that no earlier round's graph stays alive while the next one is
+        // timed.
+        if turns.is_last(i) {
+            last[i % kernels.len()] = Some((loss, targets));
         }
     }
-    let flops = (isdet_kernels::gemm_flops() - flops_from) as f64 / steps as f64;
-    let train_ms = median(times);
-    let gemm = GemmUse::measure(flops, train_ms)?;
-    let (loss, targets) = last.ok_or_else(|| BenchError::Invalid("no training step ran".into()))?;
-    let scoring = score_timings(&loss, &targets.labels, steps, train_ms)?;
     let lbs: Vec<_> = b.targets.iter().map(|t| t.letterbox).collect();
     let sizes: Vec<_> = b.targets.iter().map(|t| t.original_size).collect();
-    let mut infer = Vec::with_capacity(steps);
-    for i in 0..steps + 1 {
-        let start = Instant::now();
-        let out = model.forward(&images, false)?;
-        model.detect(&out, &lbs, &sizes, &DecodeConfig::default())?;
-        if i >= 1 {
-            infer.push(start.elapsed().as_secs_f64() * 1e3);
+    let mut reports = Vec::with_capacity(kernels.len());
+    for (k, &imp) in kernels.iter().enumerate() {
+        model = model.with_kernels(imp);
+        let train_ms = median(turns.times(k).to_vec());
+        let gemm = GemmUse::measure(turns.flops_per_step(k), train_ms)?;
+        let (loss, targets) = last[k]
+            .take()
+            .ok_or_else(|| BenchError::Invalid("no training step ran".into()))?;
+        let scoring = score_timings(&loss, &targets.labels, steps, train_ms)?;
+        drop((loss, targets));
+        let mut infer = Vec::with_capacity(steps);
+        for i in 0..steps + 1 {
+            let start = Instant::now();
+            let out = model.forward(&images, false)?;
+            model.detect(&out, &lbs, &sizes, &DecodeConfig::default())?;
+            if i >= 1 {
+                infer.push(start.elapsed().as_secs_f64() * 1e3);
+            }
         }
+        let infer_ms = median(infer);
+        reports.push(TrainStepReport {
+            net: "detector".into(),
+            device: device_name(device),
+            conv: imp.name().into(),
+            preset: preset.into(),
+            batch,
+            size,
+            parameters: model.params().count(),
+            threads: candle_core::utils::get_num_threads(),
+            steps,
+            train_step_ms_median: train_ms,
+            train_images_per_s: batch as f64 * 1e3 / train_ms,
+            inference_ms_median: infer_ms,
+            inference_images_per_s: batch as f64 * 1e3 / infer_ms,
+            gemm,
+            scoring,
+        });
     }
-    let infer_ms = median(infer);
-    Ok(TrainStepReport {
-        net: "detector".into(),
-        device: device_name(device),
-        conv: kernels.name().into(),
-        preset: preset.into(),
-        batch,
-        size,
-        parameters: model.params().count(),
-        threads: candle_core::utils::get_num_threads(),
-        steps,
-        train_step_ms_median: train_ms,
-        train_images_per_s: batch as f64 * 1e3 / train_ms,
-        inference_ms_median: infer_ms,
-        inference_images_per_s: batch as f64 * 1e3 / infer_ms,
-        gemm,
-        scoring,
-    })
+    Ok(reports)
 }
 
 /// The median time of scoring one training step's outputs with every
@@ -430,4 +527,28 @@ fn score_timings(
         });
     }
     Ok(timings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn turns_alternate_the_kernels_and_time_the_rounds_after_warm_up() {
+        let kernels = [Kernels::Fast, Kernels::Gemm, Kernels::Stock];
+        let mut turns = Turns::new(&kernels, 2, 3).unwrap();
+        assert_eq!(turns.len(), 15);
+        let order: Vec<_> = (0..turns.len()).map(|i| turns.kernels_at(i)).collect();
+        assert_eq!(&order[..6], &[kernels, kernels].concat()[..]);
+        let last: Vec<_> = (0..turns.len()).filter(|&i| turns.is_last(i)).collect();
+        assert_eq!(last, [12, 13, 14]);
+        for i in 0..turns.len() {
+            turns.record(i, Instant::now(), isdet_kernels::gemm_flops());
+        }
+        // The two warm-up rounds are not timed: three steps per kernel.
+        for k in 0..kernels.len() {
+            assert_eq!(turns.times(k).len(), 3);
+        }
+        assert!(Turns::new(&[], 2, 3).is_err());
+    }
 }
