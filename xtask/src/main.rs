@@ -52,9 +52,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    // Before any thread exists: page faults on every step's buffers
-    // otherwise (docs/performance.md).
-    isdet_kernels::tune_allocator();
+    // Page faults on every step's buffers otherwise (docs/performance.md).
+    // SAFETY: the first statement of `main`: no other thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        isdet_kernels::tune_allocator()
+    };
     restore_sigpipe();
     // Logs go to stderr at the level RUST_LOG sets (warnings by default).
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();

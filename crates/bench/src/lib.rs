@@ -233,7 +233,7 @@ pub fn convnet_ref_steps(
         cin = c;
     }
     let x = Tensor::randn(0f32, 1.0, (batch, 3, size, size), &device)?;
-    let mut turns = Turns::new(kernels, 3, steps)?;
+    let mut turns = Turns::new(kernels, 3, steps, 0)?;
     for i in 0..turns.len() {
         let imp = turns.kernels_at(i);
         let (start, flops_from) = (Instant::now(), isdet_kernels::gemm_flops());
@@ -281,12 +281,15 @@ pub fn convnet_ref_steps(
 }
 
 /// The turns of several kernels' steps in one loop: loop step `i` runs
-/// kernel `i mod n` of round `i / n`, and is timed once the warm-up rounds
-/// are past. With one kernel, plain warm-up and timed steps.
+/// kernel `i mod n` of round `i / n`; the rounds after the warm-up ones
+/// are timed, then `tail` untimed ones end the loop (whose outputs a
+/// caller may keep without holding them while a timed step runs). With
+/// one kernel, plain warm-up and timed steps.
 struct Turns {
     kernels: Vec<Kernels>,
     warmup: usize,
     steps: usize,
+    tail: usize,
     /// Per kernel: milliseconds of its timed steps.
     times: Vec<Vec<f64>>,
     /// Per kernel: GEMM operations of its timed steps.
@@ -294,7 +297,7 @@ struct Turns {
 }
 
 impl Turns {
-    fn new(kernels: &[Kernels], warmup: usize, steps: usize) -> Result<Self> {
+    fn new(kernels: &[Kernels], warmup: usize, steps: usize, tail: usize) -> Result<Self> {
         if kernels.is_empty() {
             return Err(BenchError::Invalid("no kernels to measure".into()));
         }
@@ -302,14 +305,20 @@ impl Turns {
             kernels: kernels.to_vec(),
             warmup,
             steps,
-            times: vec![Vec::with_capacity(steps); kernels.len()],
+            tail,
+            times: vec![Vec::new(); kernels.len()],
             flops: vec![0; kernels.len()],
         })
     }
 
     /// Loop steps in all.
     fn len(&self) -> usize {
-        (self.warmup + self.steps) * self.kernels.len()
+        (self.warmup + self.steps + self.tail) * self.kernels.len()
+    }
+
+    /// The round of loop step `i`.
+    fn round(&self, i: usize) -> usize {
+        i / self.kernels.len()
     }
 
     /// The kernels loop step `i` runs.
@@ -319,13 +328,13 @@ impl Turns {
 
     /// Whether loop step `i` is its kernel's last.
     fn is_last(&self, i: usize) -> bool {
-        i / self.kernels.len() + 1 == self.warmup + self.steps
+        self.round(i) + 1 == self.warmup + self.steps + self.tail
     }
 
     /// Loop step `i` began at `start`, with the GEMM counter at `flops_from`.
     fn record(&mut self, i: usize, start: Instant, flops_from: u64) {
         let ms = start.elapsed().as_secs_f64() * 1e3;
-        if i / self.kernels.len() >= self.warmup {
+        if (self.warmup..self.warmup + self.steps).contains(&self.round(i)) {
             let k = i % self.kernels.len();
             self.times[k].push(ms);
             self.flops[k] += isdet_kernels::gemm_flops() - flops_from;
@@ -414,7 +423,8 @@ pub fn detector_steps(
     let boxes: Vec<&[isdet_data::Annotation]> =
         b.targets.iter().map(|t| &t.annotations[..]).collect();
     let mut sgd = Sgd::new(model.params().trainable(), 0.01, 0.9, false, 1e-4)?;
-    let mut turns = Turns::new(kernels, 2, steps)?;
+    // One untimed round at the end, whose outputs are kept for scoring.
+    let mut turns = Turns::new(kernels, 2, steps, 1)?;
     let mut last: Vec<_> = kernels.iter().map(|_| None).collect();
     for i in 0..turns.len() {
         model = model.with_kernels(turns.kernels_at(i));
@@ -426,12 +436,14 @@ pub fn detector_steps(
         sgd.step(&loss.objective.backward()?)?;
         let value = loss.objective.to_scalar::<f32>()?;
         if !value.is_finite() {
-            return Err(BenchError::Invalid(format!("step {i}: loss is {value}")));
+            let (step, imp) = (turns.round(i), turns.kernels_at(i).name());
+            return Err(BenchError::Invalid(format!(
+                "step {step} ({imp} kernels): loss is {value}"
+            )));
         }
         turns.record(i, start, flops_from);
-        // Only each kernel's final step's outputs are kept for scoring, so
-        // that no earlier round's graph stays alive while the next one is
-        // timed.
+        // Only each kernel's step of the untimed last round is kept for
+        // scoring, so that no graph stays alive while a timed step runs.
         if turns.is_last(i) {
             last[i % kernels.len()] = Some((loss, targets));
         }
@@ -536,19 +548,20 @@ mod tests {
     #[test]
     fn turns_alternate_the_kernels_and_time_the_rounds_after_warm_up() {
         let kernels = [Kernels::Fast, Kernels::Gemm, Kernels::Stock];
-        let mut turns = Turns::new(&kernels, 2, 3).unwrap();
-        assert_eq!(turns.len(), 15);
+        let mut turns = Turns::new(&kernels, 2, 3, 1).unwrap();
+        assert_eq!(turns.len(), 18);
         let order: Vec<_> = (0..turns.len()).map(|i| turns.kernels_at(i)).collect();
         assert_eq!(&order[..6], &[kernels, kernels].concat()[..]);
         let last: Vec<_> = (0..turns.len()).filter(|&i| turns.is_last(i)).collect();
-        assert_eq!(last, [12, 13, 14]);
+        assert_eq!(last, [15, 16, 17]);
         for i in 0..turns.len() {
             turns.record(i, Instant::now(), isdet_kernels::gemm_flops());
         }
-        // The two warm-up rounds are not timed: three steps per kernel.
+        // The two warm-up rounds and the tail are not timed: three steps
+        // per kernel.
         for k in 0..kernels.len() {
             assert_eq!(turns.times(k).len(), 3);
         }
-        assert!(Turns::new(&[], 2, 3).is_err());
+        assert!(Turns::new(&[], 2, 3, 0).is_err());
     }
 }

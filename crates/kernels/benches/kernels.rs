@@ -191,7 +191,11 @@ criterion_group! {
 /// convnet-ref's 16 → 32 layer took 11.8 ms untuned against 5.1 tuned, the
 /// GEMM route's 6.9 against 7.7).
 fn main() {
-    isdet_kernels::tune_allocator();
+    // SAFETY: the first statement of `main`: no other thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        isdet_kernels::tune_allocator()
+    };
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -19,9 +19,9 @@
 //!
 //! On AVX-512 CPUs ([`Kernels::Fast`]) the convolutions by shifted planes
 //! (stride-1 "same" ones, and strided ones whose input is `s` times their
-//! output) take direct kernels instead, with no patch matrix: the forward
-//! (at least 16 input channels) and the input gradient (at least 16 output
-//! channels at stride `s > 1`; as the forward at stride 1) in
+//! output, `k ≥ s`) take direct kernels instead, with no patch matrix: the
+//! forward (at least 16 input channels) and the input gradient (at stride
+//! `s > 1` at least 16 channels in and out; as the forward at stride 1) in
 //! `conv/direct.rs`, the weight gradient in `conv/weight_grad.rs`. A
 //! strided convolution's forward reads the input's phase planes, and its
 //! input gradient is one stride-1 convolution of the output gradient per
@@ -1362,6 +1362,10 @@ impl CustomOp3 for ConvBwd {
         // a patch matrix, by vectors along the output channels.
         let by_channels =
             self.direct && wino.is_none() && direct_dw.is_none() && weight_grad::applies(&g);
+        // The input gradient by phases runs only beside the weight gradient
+        // by channels (else the patch matrix is built for the weight
+        // gradient anyway, and col2im takes the input gradient).
+        debug_assert!(phased_dx.is_none() || by_channels);
         let wino_dx_weights = match wino {
             Some(_) if self.need_dx => winograd::transform_weights(ws, g.cout, g.cin, true),
             _ => Vec::new(),

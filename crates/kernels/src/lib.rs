@@ -4,7 +4,8 @@
 //! models, as candle custom ops with their own backward passes: a 2-D
 //! convolution (with a fused ReLU) by im2col + GEMM, and on AVX-512 CPUs
 //! by direct kernels for convolutions by shifted planes (stride-1 "same"
-//! ones, and strided ones whose input is `s` times their output), a fused
+//! ones, and strided ones whose input is `s` times their output, `k ≥ s`),
+//! a fused
 //! normalisation (BatchNorm or GroupNorm) + ReLU, nearest-neighbour
 //! upsampling with a block-sum gradient, and a one-op residual
 //! `relu(a + b)`. They know nothing of any model: any candle user who
@@ -52,6 +53,11 @@ pub use upsample::upsample_nearest;
 /// Keeps freed memory in the process instead of returning it to the
 /// kernel; call it once, first thing, in a program that trains.
 ///
+/// # Safety
+///
+/// No other thread may exist yet: glibc's `mallopt` writes allocator
+/// parameters that other threads read without a lock (it is MT-Unsafe).
+///
 /// A training step allocates and frees the same large activation and
 /// gradient buffers every step. glibc serves buffers above its mmap
 /// threshold with fresh mappings and trims freed heap memory, so every
@@ -60,16 +66,15 @@ pub use upsample::upsample_nearest;
 /// `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=…:glibc.malloc.trim_threshold=…`)
 /// lets the heap reuse them; see docs/performance.md. A `GLIBC_TUNABLES`
 /// set by the user is left to rule; other platforms are left as they are.
-pub fn tune_allocator() {
+#[allow(unsafe_code)]
+pub unsafe fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("GLIBC_TUNABLES").is_none() {
         // glibc's largest accepted mmap threshold on 64-bit is 32 MiB.
         const MMAP_THRESHOLD: libc::c_int = 32 << 20;
         const TRIM_THRESHOLD: libc::c_int = 1 << 30;
-        // SAFETY: `mallopt` only sets allocator parameters, and both values
-        // are in range. (Called before other threads allocate, it also
-        // governs every allocation they make.)
-        #[allow(unsafe_code)]
+        // SAFETY: `mallopt` only sets allocator parameters, both values are
+        // in range, and the caller runs it before any other thread exists.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
             libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
@@ -86,8 +91,9 @@ pub enum Kernels {
     /// devices and dtypes fall back to [`Kernels::Stock`]): on CPUs with
     /// AVX-512F, the forward and both gradients of stride-1 "same"
     /// convolutions of at least 16 input channels, and of strided
-    /// convolutions whose input is `s` times their output (the forward
-    /// from 16 input channels, the gradients from 16 output channels), by
+    /// convolutions whose input is `s` times their output with `k ≥ s`
+    /// (the forward from 16 input channels, the gradients from 16 channels
+    /// in and out), by
     /// direct kernels (no patch matrix), every other product as in
     /// [`Kernels::Gemm`].
     #[default]

@@ -326,6 +326,13 @@ fn fast_conv_matches_stock_on_first_layers() {
             (4, 1, 3, 3, 2, 1, (6, 6)),
             (2, 2, 7, 5, 1, 2, (8, 5)),
             (1, 15, 4, 3, 1, 1, (10, 10)),
+            // Strided without an input gradient: 4 · 2² and 3 · 3² phase
+            // planes (too many for the first layers' kernel, too few
+            // channels for the strided direct path: GEMM), and 16
+            // channels (the weight gradient by channels alone).
+            (2, 4, 16, 3, 2, 1, (12, 12)),
+            (2, 3, 16, 3, 3, 0, (9, 9)),
+            (2, 16, 16, 3, 2, 1, (12, 12)),
         ],
         check_first_layer,
     );
@@ -359,11 +366,13 @@ fn fast_conv_matches_stock_through_the_strided_direct_kernels() {
     // the direct kernel from phase planes (at least 16 input channels),
     // the input gradient as one direct convolution per phase plane and the
     // weight gradient by vectors of output channels read from the strided
-    // input (at least 16 output channels). One image per unit, several of
-    // 64 pixels (NCHW), several of 9 (channel-major, vectors across
+    // input (at least 16 channels in and out). One image per unit, several
+    // of 64 pixels (NCHW), several of 9 (channel-major, vectors across
     // images), non-square, 33 output channels (a 1-lane vector), each side
-    // of the channel minimum alone, stride 3 with one tap a phase and with
-    // one to four (5 × 5), a 2 × 2 kernel, and a large image.
+    // of the channel minimum alone (8 in: GEMM throughout; 8 out: the
+    // forward direct, the gradients by GEMM), stride 3 with one tap a
+    // phase and with one to four (5 × 5), a 2 × 2 kernel, and a large
+    // image.
     let mut rng = ChaCha8Rng::seed_from_u64(37);
     // (n, cin, cout, k, stride, pad, size)
     check_with_and_without_relu(

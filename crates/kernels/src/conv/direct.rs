@@ -1,6 +1,6 @@
 //! Direct convolution of convolutions by shifted planes (stride-1 "same"
-//! ones, and strided ones whose input is `s` times their output), without
-//! a patch matrix.
+//! ones, and strided ones whose input is `s` times their output with a
+//! kernel of at least `s`), without a patch matrix.
 //!
 //! Output pixel `q` of channel `o` is `Σ_{c, t} w[o][c][t] · x[c][q +
 //! shift_t]` over the input channels `c` and kernel taps `t`, the term
@@ -33,12 +33,15 @@
 //! [`weight_grad_applies`]) is summed here, the patch-matrix rows against
 //! the output gradient in vectors along the pixels ([`weight_grad`]).
 //!
-//! The kernel reads its input and writes its output in place, in the
-//! tensors' NCHW layout, wherever every vector of 16 pixels lies within one
-//! image (one image a unit, or images of a multiple of 16 pixels); units
-//! of several smaller images lay their planes out channel-major
-//! (`[channel][image][pixel]`), so that a vector may span images (the
-//! masks keep every lane inside its own image). [`PlaneLayout`] says which.
+//! At stride 1 the kernel reads its input and writes its output in place,
+//! in the tensors' NCHW layout, wherever every vector of 16 pixels lies
+//! within one image (one image a unit, or images of a multiple of 16
+//! pixels); units of several smaller images lay their planes out
+//! channel-major (`[channel][image][pixel]`), so that a vector may span
+//! images (the masks keep every lane inside its own image). A strided
+//! convolution's input is always copied into phase planes, and its input
+//! gradient's phases are written channel-major and then interleaved.
+//! [`PlaneLayout`] says which layout a call uses.
 //!
 //! Only x86-64 CPUs with AVX-512F run this path ([`available`]); others
 //! keep the im2col route ([`Kernels::Gemm`](crate::Kernels::Gemm) forces
@@ -91,13 +94,17 @@ pub(super) fn applies(g: &Geom) -> bool {
     g.stride == 1 && g.shifted_planes() && g.cin >= MIN_CHANNELS && available()
 }
 
-/// Whether the direct kernel computes this convolution's input gradient
-/// phase by phase ([`Taps::input_grad_phases`]): a strided shifted-planes
-/// convolution (stride `s > 1`, [`Geom::shifted_planes`]) with at least
+/// Whether the direct kernels compute this convolution's gradients: the
+/// input gradient phase by phase ([`Taps::input_grad_phases`]) and the
+/// weight gradient by output channels (`conv/weight_grad.rs`). A strided
+/// shifted-planes convolution (stride `s > 1`, input `s` times the
+/// output, `k ≥ s`: [`Geom::shifted_planes`]) with at least
 /// [`MIN_CHANNELS`] output channels (the input channels of the
-/// convolutions that compute it), on a CPU with AVX-512F.
+/// convolutions that compute the input gradient) and input channels (the
+/// weight gradient's tiles on fewer wait on each other: the 3-channel
+/// stem in `weight_grad::applies`), on a CPU with AVX-512F.
 pub(super) fn applies_strided(g: &Geom) -> bool {
-    g.stride > 1 && g.shifted_planes() && g.cout >= MIN_CHANNELS && available()
+    g.stride > 1 && g.shifted_planes() && g.cin.min(g.cout) >= MIN_CHANNELS && available()
 }
 
 /// Whether the direct kernel runs the forward of this strided
@@ -429,8 +436,10 @@ impl PlaneLayout {
 /// # Panics
 ///
 /// If the buffers do not have those lengths, a layout other than
-/// channel-major has vectors that span images ([`PlaneLayout::fits`]), or
-/// the CPU lacks AVX-512F ([`available`]).
+/// channel-major has vectors that span images ([`PlaneLayout::fits`]),
+/// strided taps (several phases) read a layout other than
+/// [`PlaneLayout::phase_planes`], or the CPU lacks AVX-512F
+/// ([`available`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn conv<'o>(
     taps: &Taps,

@@ -43,8 +43,8 @@ fn channels_per_tile(rv: usize) -> usize {
 /// ([`direct::applies`](super::direct::applies): a stride-1 "same"
 /// convolution of at least 16 input channels;
 /// [`direct::applies_strided`](super::direct::applies_strided): a strided
-/// one by shifted planes of at least 16 output channels; on a CPU with
-/// AVX-512F).
+/// one by shifted planes of at least 16 input and output channels; on a
+/// CPU with AVX-512F).
 ///
 /// Measured and left out (per op, `cargo bench -p isdet-kernels --bench
 /// kernels`): narrow layers, whose few accumulators wait on each other
