@@ -611,9 +611,21 @@ fn split_phases(g: &Geom, x: &[f32], planes: &mut [f32]) {
 /// The inverse of [`split_phases`]: writes every pixel of `dx` from its
 /// phase plane.
 fn merge_phases<'d>(g: &Geom, planes: &[f32], dx: &'d mut [MaybeUninit<f32>]) -> &'d mut [f32] {
+    interleave_phase_rows(g, planes, dx, |n| phase_rows(g, n))
+}
+
+/// Writes every row of `dx` (input row `n` of all images' channels, in
+/// order) from `planes`: `rows(n)` is `(first, step)`, where input row
+/// `n`'s pixels `s·j + rx` lie at `first + rx·step + j`.
+fn interleave_phase_rows<'d>(
+    g: &Geom,
+    planes: &[f32],
+    dx: &'d mut [MaybeUninit<f32>],
+    rows: impl Fn(usize) -> (usize, usize),
+) -> &'d mut [f32] {
     let s = g.stride;
     init_chunks(dx, g.w, |n, row| {
-        let (first, step) = phase_rows(g, n);
+        let (first, step) = rows(n);
         if s == 2 {
             return interleave2(
                 row,
@@ -623,7 +635,7 @@ fn merge_phases<'d>(g: &Geom, planes: &[f32], dx: &'d mut [MaybeUninit<f32>]) ->
         }
         write_all(
             row,
-            (0..g.w).map(|rx| planes[first + (rx % s) * step + rx / s]),
+            (0..g.w).map(|x| planes[first + (x % s) * step + x / s]),
         )
     })
 }
@@ -1046,15 +1058,12 @@ fn merge_phase_blocks<'d>(
     let (s, hwo) = (g.stride, g.hwo());
     let cols = imgs * hwo;
     let block = g.cin * cols;
-    init_chunks(dx, g.w, |n, row| {
-        // Input row `n`: image `n / (C_in·H)`, channel, row `iy`.
+    interleave_phase_rows(g, planes, dx, |n| {
+        // Input row `n`: image `n / (C_in·H)`, channel, row `iy`; phase
+        // `(iy mod s, rx)` is block `(iy mod s)·s + rx`.
         let (img, c, iy) = (n / (g.cin * g.h), (n / g.h) % g.cin, n % g.h);
         let at = c * cols + img * hwo + (iy / s) * g.wo;
-        let phase_row = |rx: usize| &planes[((iy % s) * s + rx) * block + at..][..g.wo];
-        if s == 2 {
-            return interleave2(row, phase_row(0), phase_row(1));
-        }
-        write_all(row, (0..g.w).map(|x| phase_row(x % s)[x / s]))
+        ((iy % s) * s * block + at, block)
     })
 }
 

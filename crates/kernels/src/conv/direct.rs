@@ -104,7 +104,7 @@ pub(super) fn applies(g: &Geom) -> bool {
 /// weight gradient's tiles on fewer wait on each other: the 3-channel
 /// stem in `weight_grad::applies`), on a CPU with AVX-512F.
 pub(super) fn applies_strided(g: &Geom) -> bool {
-    g.stride > 1 && g.shifted_planes() && g.cin.min(g.cout) >= MIN_CHANNELS && available()
+    applies_strided_forward(g) && g.cout >= MIN_CHANNELS
 }
 
 /// Whether the direct kernel runs the forward of this strided
