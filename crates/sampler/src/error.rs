@@ -89,6 +89,38 @@ pub enum SamplerError {
         /// Optimiser steps the rejected charge asked for.
         requested: u64,
     },
+    /// A strategy needs an input that its configuration cannot hold (a
+    /// vector per training sample) and was built without it.
+    #[error(
+        "strategy `{strategy}` needs {input}; build it with `StrategyConfig::build_with` or `Sampler::configured_with`"
+    )]
+    MissingInput {
+        /// The strategy's name.
+        strategy: &'static str,
+        /// What is missing, in words.
+        input: &'static str,
+    },
+    /// A per-sample input value (an irreducible loss) is negative, NaN or
+    /// infinite.
+    #[error("{what} of sample {id} is {value}: it must be finite and non-negative")]
+    InvalidInput {
+        /// What the value is.
+        what: &'static str,
+        /// The sample it belongs to.
+        id: usize,
+        /// The rejected value.
+        value: f32,
+    },
+    /// AFSS read a learning sufficiency outside [0, 1].
+    #[error(
+        "sample {id}: learning sufficiency {score} is outside [0, 1]; AFSS reads min(precision, recall): is the run's heuristic `sufficiency`?"
+    )]
+    InvalidSufficiency {
+        /// The sample scored.
+        id: usize,
+        /// The score read.
+        score: f32,
+    },
 }
 
 /// The result type of `isdet-sampler`.

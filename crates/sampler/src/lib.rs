@@ -15,7 +15,12 @@
 //!   and [`WeightedWithoutReplacement`] (smoothing, mixture ε, power α,
 //!   warm-up, unseen samples, biased or unbiased weights:
 //!   [`WeightedConfig`]), [`SelectiveBackprop`], [`Presampling`],
-//!   [`InfoBatch`] and [`OnlineBatchSelection`].
+//!   [`InfoBatch`], [`OnlineBatchSelection`], [`UniformWithReplacement`]
+//!   (the control for draws with replacement), [`RhoLoss`] (needs
+//!   [`StrategyInputs`]) and [`Afss`].
+//! - Diagnostics for any strategy: [`variance_reduction`] (τ of a score
+//!   table), [`gini`] (how unevenly draws spread) and
+//!   [`Strategy::diagnostics`] ([`StrategyDiagnostics`]).
 //! - [`Schedule`] and [`BudgetAccountant`]: a budget is a fraction of the
 //!   full schedule's optimiser steps; forward passes, backward passes and
 //!   images are counted beside, and no strategy can overspend.
@@ -27,15 +32,16 @@
 //! ## The training-loop protocol
 //!
 //! 1. `plan()` returns [`Planned::Train`] or, for methods that look before
-//!    they train (selective backprop, presampling), [`Planned::ScoreFirst`]
-//!    candidates; `None` once the budget is spent.
+//!    they train (selective backprop, presampling, RHO-LOSS, AFSS's
+//!    refreshes), [`Planned::ScoreFirst`] candidates; `None` once the
+//!    budget is spent.
 //! 2. Run the forward pass: with gradients for a training plan, without for
 //!    candidates. `record()` one score per id.
 //! 3. For candidates, `select()` returns the plan to train on; its training
 //!    forward is not recorded again.
 //! 4. Backpropagate the mean of `weights()[k] · loss(train()[k])` and step
-//!    the optimiser (a selective-backprop plan may have no training ids:
-//!    skip the backward).
+//!    the optimiser (a selective-backprop plan or an AFSS refresh may have
+//!    no training ids: skip the backward).
 //!
 //! ```
 //! use isdet_sampler::{Planned, Sampler, Schedule, ScoreTable, StrategyConfig};
@@ -71,6 +77,7 @@
 #![deny(missing_docs)]
 
 mod budget;
+mod diagnostics;
 mod error;
 mod parallel;
 mod plan;
@@ -82,6 +89,7 @@ mod sum_tree;
 mod table;
 
 pub use budget::{BudgetAccountant, PassCost};
+pub use diagnostics::{StrategyDiagnostics, gini, variance_reduction};
 pub use error::{Result, SamplerError};
 pub use isdet_base::InvalidParameter;
 pub use parallel::{Rank, RankShare};
@@ -89,10 +97,11 @@ pub use plan::{Planned, StepPlan};
 pub use sampler::Sampler;
 pub use schedule::{Schedule, Slot};
 pub use strategy::{
-    InfoBatch, InfoBatchConfig, OnlineBatchConfig, OnlineBatchSelection, PlanContext, Presampling,
-    PresamplingConfig, SelectiveBackprop, SelectiveBackpropConfig, Strategy, StrategyConfig,
-    Uniform, UnseenPolicy, WeightedConfig, WeightedWithReplacement, WeightedWithoutReplacement,
-    Weighting,
+    Afss, AfssConfig, AfssEpoch, InfoBatch, InfoBatchConfig, OnlineBatchConfig,
+    OnlineBatchSelection, PlanContext, Presampling, PresamplingConfig, RhoLoss, RhoLossConfig,
+    SelectiveBackprop, SelectiveBackpropConfig, Strategy, StrategyConfig, StrategyInputs, Tier,
+    Uniform, UniformWithReplacement, UnseenPolicy, WeightedConfig, WeightedWithReplacement,
+    WeightedWithoutReplacement, Weighting,
 };
 pub use sum_tree::SumTree;
 pub use table::{DEFAULT_EMA_MOMENTUM, ScoreField, ScoreRecord, ScoreTable};

@@ -1,10 +1,11 @@
 //! The sampler: table, strategy, schedule and budget behind one protocol.
 
 use crate::budget::BudgetAccountant;
+use crate::diagnostics::StrategyDiagnostics;
 use crate::error::{Result, SamplerError};
 use crate::plan::{Planned, StepPlan};
 use crate::schedule::Schedule;
-use crate::strategy::{PlanContext, Strategy, StrategyConfig};
+use crate::strategy::{PlanContext, Strategy, StrategyConfig, StrategyInputs};
 use crate::table::ScoreTable;
 
 /// Owns the score table, a strategy and the budget accountant, and walks a
@@ -37,10 +38,24 @@ impl Sampler<Box<dyn Strategy>> {
     /// the strategy `config` describes; all its randomness derives from
     /// `seed`.
     pub fn configured(schedule: Schedule, config: &StrategyConfig, seed: u64) -> Result<Self> {
+        Self::configured_with(schedule, config, &StrategyInputs::default(), seed)
+    }
+
+    /// As [`Sampler::configured`], for strategies that need inputs a
+    /// configuration cannot hold (RHO-LOSS's irreducible losses, one per
+    /// sample of the schedule); inputs the strategy does not need are
+    /// ignored.
+    pub fn configured_with(
+        schedule: Schedule,
+        config: &StrategyConfig,
+        inputs: &StrategyInputs,
+        seed: u64,
+    ) -> Result<Self> {
+        config.check_inputs(inputs, schedule.len())?;
         Self::new(
             ScoreTable::new(schedule.len())?,
             schedule,
-            config.build()?,
+            config.build_with(inputs)?,
             seed,
         )
     }
@@ -156,6 +171,11 @@ impl<S: Strategy> Sampler<S> {
     /// The strategy (to read its state: τ, the queue, probabilities).
     pub fn strategy(&self) -> &S {
         &self.strategy
+    }
+
+    /// The strategy's own diagnostics (presampling: τ and its switch).
+    pub fn strategy_diagnostics(&self) -> StrategyDiagnostics {
+        self.strategy.diagnostics()
     }
 
     /// What has been spent so far.

@@ -29,4 +29,10 @@ pub(crate) mod stream {
     pub const RANK_EPOCH: u64 = 0x524e_4b45;
     /// Per-step rank draws of online batch selection.
     pub const RANK_DRAW: u64 = 0x524e_4b44;
+    /// Per-step draws of uniform sampling with replacement.
+    pub const UNIFORM_DRAW: u64 = 0x554e_4452;
+    /// Candidate shuffles of RHO-LOSS.
+    pub const RHO_CANDIDATES: u64 = 0x5248_4f43;
+    /// Per-epoch draws and shuffles of AFSS.
+    pub const AFSS_EPOCH: u64 = 0x4146_5353;
 }

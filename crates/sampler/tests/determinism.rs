@@ -5,8 +5,9 @@ mod common;
 
 use common::drive;
 use isdet_sampler::{
-    InfoBatchConfig, OnlineBatchConfig, PresamplingConfig, Sampler, Schedule, ScoreTable,
-    SelectiveBackpropConfig, StepPlan, StrategyConfig, UnseenPolicy, WeightedConfig, Weighting,
+    AfssConfig, InfoBatchConfig, OnlineBatchConfig, PresamplingConfig, RhoLossConfig, Sampler,
+    Schedule, SelectiveBackpropConfig, StepPlan, StrategyConfig, StrategyInputs, UnseenPolicy,
+    WeightedConfig, Weighting,
 };
 
 fn configs() -> Vec<StrategyConfig> {
@@ -24,6 +25,7 @@ fn configs() -> Vec<StrategyConfig> {
     };
     vec![
         StrategyConfig::Uniform,
+        StrategyConfig::UniformWithReplacement,
         StrategyConfig::WeightedWithReplacement(weighted),
         StrategyConfig::WeightedWithReplacement(max_score),
         StrategyConfig::WeightedWithoutReplacement(weighted),
@@ -41,24 +43,36 @@ fn configs() -> Vec<StrategyConfig> {
     ]
 }
 
-/// A whole run with scores that depend on the id and the step.
+/// A whole run with scores in [0, 10.08] that depend on the id and the
+/// step (divided by 10.08 for strategies that read scores in [0, 1]).
 fn run(config: StrategyConfig, seed: u64) -> Vec<StepPlan> {
+    let scale = match config {
+        StrategyConfig::Afss(_) => 1.0 / 10.08,
+        _ => 1.0,
+    };
+    let inputs =
+        StrategyInputs::with_irreducible_losses((0..600).map(|id| (id % 3) as f32).collect());
     let schedule = Schedule::new(600, 24, 6, 0.5).unwrap();
-    let mut sampler = Sampler::new(
-        ScoreTable::new(600).unwrap(),
-        schedule,
-        config.build().unwrap(),
-        seed,
-    )
-    .unwrap();
+    let mut sampler = Sampler::configured_with(schedule, &config, &inputs, seed).unwrap();
     drive(&mut sampler, 10_000, |id, step| {
-        ((id * 2654435761 + step as usize * 97) % 1009) as f32 / 100.0
+        ((id * 2654435761 + step as usize * 97) % 1009) as f32 / 100.0 * scale
     })
+}
+
+/// The strategies that need inputs or scores in [0, 1].
+fn special_configs() -> Vec<StrategyConfig> {
+    vec![
+        StrategyConfig::RhoLoss(RhoLossConfig::default()),
+        StrategyConfig::Afss(AfssConfig {
+            refresh_every: 2,
+            ..AfssConfig::default()
+        }),
+    ]
 }
 
 #[test]
 fn same_seed_gives_identical_plans() {
-    for config in configs() {
+    for config in configs().into_iter().chain(special_configs()) {
         let (a, b) = (run(config, 42), run(config, 42));
         assert!(a.len() > 50, "{config:?}: the run plans something");
         assert_eq!(a, b, "{config:?}");
@@ -67,7 +81,7 @@ fn same_seed_gives_identical_plans() {
 
 #[test]
 fn another_seed_gives_different_plans() {
-    for config in configs() {
+    for config in configs().into_iter().chain(special_configs()) {
         assert_ne!(run(config, 42), run(config, 43), "{config:?}");
     }
 }

@@ -4,27 +4,36 @@
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::diagnostics::StrategyDiagnostics;
 use crate::error::{Result, SamplerError};
 use crate::plan::{Planned, StepPlan};
 use crate::schedule::Schedule;
 use crate::seed::rng_for;
 use crate::table::ScoreTable;
 
+mod afss;
 mod config;
 mod infobatch;
+mod inputs;
 mod presampling;
 mod rank;
+mod rho_loss;
 mod selective;
 mod uniform;
+mod uniform_replacement;
 mod unseen;
 mod weighted;
 
+pub use afss::{Afss, AfssConfig, AfssEpoch, Tier};
 pub use config::StrategyConfig;
 pub use infobatch::{InfoBatch, InfoBatchConfig};
+pub use inputs::StrategyInputs;
 pub use presampling::{Presampling, PresamplingConfig};
 pub use rank::{OnlineBatchConfig, OnlineBatchSelection};
+pub use rho_loss::{RhoLoss, RhoLossConfig};
 pub use selective::{SelectiveBackprop, SelectiveBackpropConfig};
 pub use uniform::Uniform;
+pub use uniform_replacement::UniformWithReplacement;
 pub use weighted::{
     UnseenPolicy, WeightedConfig, WeightedWithReplacement, WeightedWithoutReplacement, Weighting,
 };
@@ -72,6 +81,12 @@ pub trait Strategy {
     fn observe(&mut self, table: &ScoreTable, ids: &[usize]) {
         let _ = (table, ids);
     }
+
+    /// The strategy's own state for logs (presampling: τ and its switch);
+    /// all `None` for strategies without such state.
+    fn diagnostics(&self) -> StrategyDiagnostics {
+        StrategyDiagnostics::default()
+    }
 }
 
 impl<S: Strategy + ?Sized> Strategy for Box<S> {
@@ -89,6 +104,10 @@ impl<S: Strategy + ?Sized> Strategy for Box<S> {
 
     fn observe(&mut self, table: &ScoreTable, ids: &[usize]) {
         (**self).observe(table, ids)
+    }
+
+    fn diagnostics(&self) -> StrategyDiagnostics {
+        (**self).diagnostics()
     }
 }
 

@@ -5,6 +5,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{CandidateStream, PlanContext, Strategy};
+use crate::diagnostics::{StrategyDiagnostics, variance_reduction};
 use crate::error::{Result, SamplerError, require};
 use crate::plan::{Planned, StepPlan};
 use crate::seed::stream;
@@ -63,21 +64,6 @@ impl PresamplingConfig {
         self.tau_threshold
             .unwrap_or((self.ratio as f64 + 3.0) / 3.0)
     }
-}
-
-/// The variance reduction τ that importance sampling by `scores` would
-/// bring over uniform sampling of the same ids (Katharopoulos & Fleuret
-/// 2018, and their code): with `g = scores / Σ scores` and `u = 1/n`,
-/// `τ = (1 − ‖g − u‖² / ‖g‖²)^(−1/2)`, which equals `sqrt(n · ‖g‖²)`, the
-/// form computed here (no cancellation). 1 for uniform or all-zero scores,
-/// `sqrt(n)` when one score holds all the mass.
-pub(crate) fn variance_reduction(scores: &[f64]) -> f64 {
-    let total: f64 = scores.iter().sum();
-    if scores.is_empty() || total <= 0.0 {
-        return 1.0;
-    }
-    let norm2: f64 = scores.iter().map(|s| (s / total).powi(2)).sum();
-    (scores.len() as f64 * norm2).sqrt()
 }
 
 /// Presampling with a variance-reduction switch (Katharopoulos & Fleuret,
@@ -150,6 +136,14 @@ impl Presampling {
 impl Strategy for Presampling {
     fn name(&self) -> &'static str {
         "presampling"
+    }
+
+    fn diagnostics(&self) -> StrategyDiagnostics {
+        StrategyDiagnostics {
+            importance_on: Some(self.is_on()),
+            tau_ema: Some(self.tau),
+            tau_threshold: Some(self.config.threshold()),
+        }
     }
 
     fn plan(&mut self, ctx: &PlanContext<'_>) -> Result<Option<Planned>> {
