@@ -16,6 +16,14 @@ pub const FOCAL_GAMMA: f32 = 2.0;
 pub const SCORE_THRESHOLD: f32 = 0.05;
 /// `k` of the default detection aggregation, [`Aggregation::DETECTION_DEFAULT`].
 pub const DETECTION_TOP_K: usize = 10;
+/// The IoU at which a detection matches a ground-truth box for
+/// [`Heuristic::Sufficiency`]: 0.5, the threshold of PASCAL VOC and of the
+/// precision and recall YOLO trainers report.
+pub const SUFFICIENCY_IOU: f32 = 0.5;
+/// The confidence from which a detection counts for
+/// [`Heuristic::Sufficiency`]: 0.25, Ultralytics' default prediction
+/// confidence (what a YOLO user sees as "the detections").
+pub const SUFFICIENCY_SCORE: f32 = 0.25;
 
 /// How the class probabilities of the outputs were made; it decides what
 /// "uncertainty" and "threshold" mean at a location.
@@ -119,6 +127,23 @@ pub enum Heuristic {
     PSgd,
     /// Every sample scores 1: uniform sampling's scores, the baseline.
     Uniform,
+    /// AFSS's learning sufficiency (Xie et al., arXiv 2603.17684, 2026):
+    /// min(precision, recall) of the image's detections against its
+    /// ground-truth boxes, in [0, 1] (detection only; see
+    /// [`crate::sufficiency`] for the matching and the edge cases). High
+    /// means learnt: it is the score `isdet-sampler`'s `Afss` strategy
+    /// tiers images by, not a priority to sample in proportion to. It
+    /// needs the decoded detections
+    /// ([`ForwardOutputs::boxes`](crate::ForwardOutputs::boxes)).
+    Sufficiency {
+        /// A detection matches a ground-truth box of its class at an IoU
+        /// of at least this, in (0, 1].
+        #[serde(default = "default_sufficiency_iou")]
+        iou_threshold: f32,
+        /// Detections scoring below this are left out, in [0, 1].
+        #[serde(default = "default_sufficiency_score")]
+        score_threshold: f32,
+    },
 }
 
 fn default_score_threshold() -> f32 {
@@ -129,6 +154,12 @@ fn default_alpha() -> f32 {
 }
 fn default_gamma() -> f32 {
     FOCAL_GAMMA
+}
+fn default_sufficiency_iou() -> f32 {
+    SUFFICIENCY_IOU
+}
+fn default_sufficiency_score() -> f32 {
+    SUFFICIENCY_SCORE
 }
 
 impl Heuristic {
@@ -145,9 +176,16 @@ impl Heuristic {
     pub const LOSS: Self = Self::Loss {
         part: LossPart::Total,
     };
+    /// Learning sufficiency at IoU 0.5 and confidence 0.25.
+    pub const SUFFICIENCY: Self = Self::Sufficiency {
+        iou_threshold: SUFFICIENCY_IOU,
+        score_threshold: SUFFICIENCY_SCORE,
+    };
 
-    /// Every heuristic with its default parameters, loss parts included:
-    /// what the bench times.
+    /// Every heuristic that scores from the forward pass's tensors alone,
+    /// with its default parameters, loss parts included: what the bench
+    /// times. [`Heuristic::Sufficiency`] is not among them: it needs the
+    /// pass's decoded detections ([`Heuristic::needs_boxes`]).
     pub const ALL: [Self; 11] = [
         Self::LOSS,
         Self::Loss {
@@ -179,6 +217,7 @@ impl Heuristic {
             Self::GradNormBound { .. } => "grad_norm_bound",
             Self::PSgd => "p_sgd",
             Self::Uniform => "uniform",
+            Self::Sufficiency { .. } => "sufficiency",
         }
     }
 
@@ -211,9 +250,34 @@ impl Heuristic {
         )
     }
 
-    /// Checks the parameters: τ in (0, 1), α in [0, 1], γ finite and ≥ 0.
+    /// Whether the heuristic reads each image's decoded detections and
+    /// ground-truth boxes ([`ForwardOutputs::boxes`](crate::ForwardOutputs::boxes)),
+    /// which a trainer then has to keep and decode.
+    pub fn needs_boxes(&self) -> bool {
+        matches!(self, Self::Sufficiency { .. })
+    }
+
+    /// Checks the parameters: τ in (0, 1), α in [0, 1], γ finite and ≥ 0,
+    /// the sufficiency IoU in (0, 1] and its confidence in [0, 1].
     pub fn validate(&self) -> Result<()> {
         match *self {
+            Self::Sufficiency {
+                iou_threshold,
+                score_threshold,
+            } => {
+                require::<HeuristicsError>(
+                    iou_threshold > 0.0 && iou_threshold <= 1.0,
+                    "iou_threshold",
+                    f64::from(iou_threshold),
+                    "an IoU in (0, 1]",
+                )?;
+                require(
+                    (0.0..=1.0).contains(&score_threshold),
+                    "score_threshold",
+                    f64::from(score_threshold),
+                    "a confidence in [0, 1]",
+                )
+            }
             Self::ThresholdCloseness { score_threshold } => require(
                 score_threshold > 0.0 && score_threshold < 1.0,
                 "score_threshold",

@@ -5,6 +5,7 @@ use candle_core::{DType, Tensor};
 
 use crate::config::Activation;
 use crate::error::{HeuristicsError, Result};
+use crate::sufficiency::ImageBoxes;
 
 /// What the heuristics need to know about the targets of a batch.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +47,12 @@ pub struct ForwardOutputs<'a> {
     /// The batch's targets, for the heuristics that need them (threshold
     /// closeness on softmax outputs, the gradient-norm bound, p-SGD).
     pub targets: Option<Targets<'a>>,
+    /// Each detection image's decoded detections and ground-truth boxes,
+    /// `[B]`, for the heuristics that need them
+    /// ([`Heuristic::needs_boxes`](crate::Heuristic::needs_boxes):
+    /// learning sufficiency). Decoding costs time, so a caller gives them
+    /// only to such a heuristic.
+    pub boxes: Option<&'a [ImageBoxes<'a>]>,
 }
 
 impl<'a> ForwardOutputs<'a> {
@@ -59,6 +66,7 @@ impl<'a> ForwardOutputs<'a> {
             activation: Activation::Softmax,
             mask: None,
             targets: None,
+            boxes: None,
         }
     }
 
@@ -77,6 +85,7 @@ impl<'a> ForwardOutputs<'a> {
             activation: Activation::Sigmoid,
             mask: Some(mask),
             targets: None,
+            boxes: None,
         }
     }
 
@@ -84,6 +93,14 @@ impl<'a> ForwardOutputs<'a> {
     pub fn with_targets(self, targets: Targets<'a>) -> Self {
         Self {
             targets: Some(targets),
+            ..self
+        }
+    }
+
+    /// The same outputs with each image's detections and ground truth.
+    pub fn with_boxes(self, boxes: &'a [ImageBoxes<'a>]) -> Self {
+        Self {
+            boxes: Some(boxes),
             ..self
         }
     }
@@ -120,6 +137,11 @@ impl<'a> ForwardOutputs<'a> {
             && parts.len() != b
         {
             return Err(mismatch("parts", format!("[{b}, 3]"), &[parts.len(), 3]));
+        }
+        if let Some(boxes) = self.boxes
+            && boxes.len() != b
+        {
+            return Err(mismatch("boxes", format!("[{b}]"), &[boxes.len()]));
         }
         match self.targets {
             Some(Targets::Classes(t)) if t.len() != b => {

@@ -12,11 +12,14 @@
 //!   closeness (Chang et al. 2017, "Active Bias"), the gradient-norm upper
 //!   bound (Katharopoulos & Fleuret 2018) in closed form for softmax
 //!   cross-entropy and sigmoid focal loss, the per-visit p-SGD score (Arazo
-//!   et al. 2021) and uniform.
+//!   et al. 2021), AFSS's learning sufficiency (Xie et al. 2026:
+//!   min(precision, recall) of an image's detections, see [`sufficiency`])
+//!   and uniform.
 //! - [`Aggregation`]: per-location values become one image score by mean,
 //!   max, sum or top-k mean; [`Aggregation::DETECTION_DEFAULT`] is the
 //!   mean of the top 10.
-//! - [`ForwardOutputs`] and [`Targets`]: the inputs. [`ScoringConfig`]:
+//! - [`ForwardOutputs`] and [`Targets`]: the inputs (with
+//!   [`ImageBoxes`] for sufficiency). [`ScoringConfig`]:
 //!   the serialisable choice. [`score_batch`] scores statelessly;
 //!   [`Scorer`] also keeps the [`RunningTrueClassMean`] that Active Bias
 //!   needs on classifiers, and credits mixed images to their sources.
@@ -60,13 +63,15 @@ mod inputs;
 pub mod rules;
 mod running;
 mod scorer;
+pub mod sufficiency;
 
 pub use config::{
     Activation, Aggregation, DETECTION_TOP_K, FOCAL_ALPHA, FOCAL_GAMMA, Heuristic, LossPart,
-    SCORE_THRESHOLD, ScoringConfig,
+    SCORE_THRESHOLD, SUFFICIENCY_IOU, SUFFICIENCY_SCORE, ScoringConfig,
 };
 pub use error::{HeuristicsError, Result};
 pub use inputs::{ForwardOutputs, Targets};
 pub use isdet_base::InvalidParameter;
 pub use running::RunningTrueClassMean;
 pub use scorer::{Scorer, score_batch};
+pub use sufficiency::{ImageBoxes, Matches, ScoredBox, TruthBox};

@@ -5,6 +5,7 @@ use crate::error::{HeuristicsError, Result};
 use crate::inputs::{ForwardOutputs, Targets, check_range, host};
 use crate::rules;
 use crate::running::RunningTrueClassMean;
+use crate::sufficiency;
 
 /// Probabilities a little outside [0, 1] from rounding are accepted (and
 /// clamped by the rules); anything further out is a caller's bug.
@@ -69,6 +70,10 @@ pub fn score_batch(config: &ScoringConfig, outputs: &ForwardOutputs<'_>) -> Resu
                 });
             }
         },
+        Heuristic::Sufficiency {
+            iou_threshold,
+            score_threshold,
+        } => sufficiency_scores(outputs, iou_threshold, score_threshold)?,
     };
     check_scores(&scores)?;
     Ok(scores)
@@ -452,6 +457,28 @@ fn focal_bound(
             (sq.sqrt() / positives.max(1) as f64) as f32
         })
         .collect())
+}
+
+/// Learning sufficiency of each detection image from its boxes.
+fn sufficiency_scores(
+    outputs: &ForwardOutputs<'_>,
+    iou_threshold: f32,
+    score_threshold: f32,
+) -> Result<Vec<f32>> {
+    if outputs.activation == Activation::Softmax {
+        return Err(HeuristicsError::Unsupported {
+            heuristic: "sufficiency",
+            activation: outputs.activation.name(),
+            why: "it is min(precision, recall) of detected boxes against ground-truth boxes, \
+                  which a classifier has not; it is a detection heuristic",
+        });
+    }
+    let boxes = outputs.boxes.ok_or(HeuristicsError::MissingInput {
+        heuristic: "sufficiency",
+        field: "boxes",
+        why: "it matches each image's decoded detections to its ground-truth boxes",
+    })?;
+    sufficiency::score_images(boxes, iou_threshold, score_threshold)
 }
 
 fn check_scores(scores: &[f32]) -> Result<()> {
