@@ -21,13 +21,14 @@ use isdet_detector::checkpoint::{load_tensors, load_weights, save_tensors};
 use isdet_eval::write_json_atomic;
 use isdet_heuristics::{RunningTrueClassMean, Scorer};
 
+use crate::diagnostics::DiagnosticTables;
 use crate::error::{Result, TrainerError, io_err};
 use crate::records::{CheckpointState, files};
 use crate::rundir::read_json;
 use crate::task::TaskRunner;
 
 /// The file-name prefixes of the parts of a checkpoint.
-const PARTS: [&str; 3] = ["model-", "optimizer-", "scorer-"];
+const PARTS: [&str; 4] = ["model-", "optimizer-", "scorer-", "diagnostics-"];
 
 /// The names of one checkpoint's files in the checkpoint folder.
 #[derive(Clone, Debug, PartialEq)]
@@ -35,12 +36,16 @@ pub(crate) struct CheckpointFiles {
     pub weights: String,
     pub optimizer: String,
     pub scorer: Option<String>,
+    pub diagnostics: Option<String>,
 }
 
 impl CheckpointFiles {
     /// Whether `name` is one of these files.
     fn names(&self, name: &str) -> bool {
-        name == self.weights || name == self.optimizer || self.scorer.as_deref() == Some(name)
+        name == self.weights
+            || name == self.optimizer
+            || self.scorer.as_deref() == Some(name)
+            || self.diagnostics.as_deref() == Some(name)
     }
 }
 
@@ -51,6 +56,7 @@ impl CheckpointState {
             weights: self.weights.clone(),
             optimizer: self.optimizer.clone(),
             scorer: self.scorer.clone(),
+            diagnostics: self.diagnostics.clone(),
         }
     }
 }
@@ -81,14 +87,21 @@ impl Checkpointer {
         self.state_path().exists() || self.previous_path().exists()
     }
 
-    /// Writes the model, optimiser and scorer state of plan `tag`, then
-    /// commits `state(files)` and removes the previous checkpoint's files.
+    /// The checkpoint folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes the model, optimiser and scorer state and the diagnostic
+    /// tables of plan `tag`, then commits `state(files)` and removes the
+    /// previous checkpoint's files.
     pub fn save(
         &self,
         tag: u64,
         task: &dyn TaskRunner,
         optimizer: &dyn Optimizer,
         scorer: &Scorer,
+        diagnostics: &DiagnosticTables,
         state: impl FnOnce(CheckpointFiles) -> CheckpointState,
     ) -> Result<()> {
         let dir = &self.dir;
@@ -98,11 +111,15 @@ impl Checkpointer {
             weights: format!("model-{tag}.safetensors"),
             optimizer: format!("optimizer-{tag}.safetensors"),
             scorer: scorer.state().map(|_| format!("scorer-{tag}.safetensors")),
+            diagnostics: Some(format!("diagnostics-{tag}.safetensors")),
         };
         task.save_model(&dir.join(&names.weights), &dir.join(files::MODEL_CONFIG))?;
         save_tensors(&optimizer.state()?, &dir.join(&names.optimizer))?;
         if let (Some(state), Some(name)) = (scorer.state(), &names.scorer) {
             save_tensors(&state.to_tensors()?, &dir.join(name))?;
+        }
+        if let Some(name) = &names.diagnostics {
+            diagnostics.save(&dir.join(name))?;
         }
         let mut keep = vec![names.clone()];
         // The committed checkpoint becomes the previous one before the new

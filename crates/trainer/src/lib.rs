@@ -35,10 +35,13 @@ mod classification;
 mod config;
 mod data;
 mod detection;
+mod diagnostics;
 mod error;
+mod irreducible;
 mod journal;
 mod lock;
 mod lr;
+mod mnist_det;
 mod predict;
 mod records;
 mod run;
@@ -47,8 +50,9 @@ mod spending;
 mod task;
 
 pub use config::{
-    AugmentConfig, DataConfig, DeviceConfig, EvalConfig, FaultInjection, LrConfig, LrSchedule,
-    ModelConfig, NonFinitePolicy, OptimizerConfig, Preset, RunConfig, Task, read_config_value,
+    AugmentConfig, CocoFiles, DataConfig, DeviceConfig, EvalConfig, FaultInjection,
+    IrreducibleConfig, LrConfig, LrSchedule, ModelConfig, NonFinitePolicy, OptimizerConfig, Preset,
+    RunConfig, Task, read_config_value,
 };
 pub use data::{
     ClassificationData, DetectionSet, open as open_detection_data,
@@ -59,8 +63,8 @@ pub use lock::run_lock_holder;
 pub use lr::learning_rate;
 pub use predict::{PredictOptions, PredictedImage, Predictions, Predictor};
 pub use records::{
-    CheckpointState, MetricsRecord, PhaseTimes, SCORE_QUANTILES, SamplingRecord, ScoreSnapshot,
-    Summary, files,
+    CheckpointState, Diagnostics, IrreducibleCost, IrreducibleLosses, MetricsRecord, PhaseTimes,
+    SCORE_QUANTILES, SamplingRecord, ScoreSnapshot, Summary, files,
 };
 pub use run::{RunOutcome, TrainOptions, train};
 pub use spending::write_sampling_record;

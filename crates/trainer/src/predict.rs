@@ -282,6 +282,7 @@ fn training_classes(config: &RunConfig) -> Result<ClassNames> {
             )?;
             Ok(set.class_names().clone())
         }
+        DataConfig::MnistDet { .. } => Ok(isdet_data::mnist_classes()),
         DataConfig::Idx { .. } => Err(TrainerError::Config(
             "data: a classification run has no detector to predict with".into(),
         )),

@@ -36,6 +36,10 @@ pub mod files {
     pub const PREDICTIONS: &str = "predictions.json";
     /// The [`SamplingRecord`](super::SamplingRecord) of a finished run.
     pub const SAMPLING: &str = "sampling.json";
+    /// The run directory of a RHO-LOSS run's irreducible-loss model.
+    pub const IRREDUCIBLE_DIR: &str = "irreducible";
+    /// The [`IrreducibleLosses`](super::IrreducibleLosses) of a RHO-LOSS run.
+    pub const IRREDUCIBLE_LOSSES: &str = "irreducible_losses.json";
 }
 
 /// Cumulative wall-clock seconds per phase of training.
@@ -90,6 +94,41 @@ pub struct MetricsRecord {
     pub metrics: BTreeMap<String, f64>,
     /// Cumulative seconds per phase.
     pub time: PhaseTimes,
+    /// What importance sampling could do and what the draws did, as of
+    /// this evaluation (absent in runs written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Diagnostics>,
+}
+
+/// The sampling diagnostics of one evaluation: the variance reduction τ
+/// that importance sampling by the current score tables would bring
+/// (Katharopoulos & Fleuret 2018, presampling's own formula
+/// `τ = sqrt(mean(s²)) / mean(s)` over every training image scored so
+/// far), whatever the run's strategy, and how unevenly the training draws
+/// have spread over the images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Diagnostics {
+    /// τ of the images' last losses (absent before any image is scored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_loss: Option<f64>,
+    /// τ of the images' last gradient-norm bounds (absent before any
+    /// image is scored, and for tasks without the bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_grad_norm: Option<f64>,
+    /// Images scored so far (those τ is taken over).
+    pub scored: u64,
+    /// Gini coefficient of the training draws per image so far (0: every
+    /// image drawn equally often).
+    pub draw_gini: f64,
+    /// Whether the strategy's importance phase is on (presampling only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub importance_on: Option<bool>,
+    /// The strategy's own running estimate of τ (presampling's EMA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy_tau: Option<f64>,
+    /// The τ above which the strategy switches importance sampling on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_threshold: Option<f64>,
 }
 
 /// `checkpoint/state.json`: everything besides weights and optimiser state
@@ -124,6 +163,11 @@ pub struct CheckpointState {
     /// closeness), when the heuristic keeps one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scorer: Option<String>,
+    /// The diagnostic score tables' file in `checkpoint/` (absent in
+    /// checkpoints written before they were kept: a resumed run's τ then
+    /// covers the images scored after the resume only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
     /// The CPU threads the run trained with: the kernels split their sums
     /// by thread, so a run resumed with another count rounds differently
     /// from then on (absent in checkpoints written before it was kept).
@@ -171,6 +215,50 @@ pub struct Summary {
     pub eval_seconds: f64,
     /// Batches skipped for a non-finite loss.
     pub skipped_batches: u64,
+    /// What RHO-LOSS's irreducible-loss model cost, besides the costs
+    /// above (RHO-LOSS runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irreducible: Option<IrreducibleCost>,
+}
+
+/// What RHO-LOSS's irreducible-loss (IL) model cost: its training run (in
+/// `irreducible/`) and the forward passes that scored the training set
+/// with it. None of it is in the run's own counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IrreducibleCost {
+    /// Labelled holdout images the IL model trained on: data the method
+    /// used besides the training set.
+    pub holdout_images: u64,
+    /// The IL run's optimiser steps.
+    pub steps: u64,
+    /// The IL run's per-sample forward passes.
+    pub forward: u64,
+    /// The IL run's per-sample backward passes.
+    pub backward: u64,
+    /// Images the IL run loaded.
+    pub images: u64,
+    /// The IL run's seconds of training (evaluation excluded).
+    pub seconds: f64,
+    /// The IL run's seconds of evaluation.
+    pub eval_seconds: f64,
+    /// Forward passes without gradients that computed the IL of the
+    /// training images: one per image.
+    pub loss_forward: u64,
+    /// Seconds those took (building the scoring model and loading
+    /// included).
+    pub loss_seconds: f64,
+}
+
+/// `irreducible_losses.json`: a RHO-LOSS run's irreducible losses, written
+/// once before its first step; every rebuild of its sampler (resume,
+/// `sampling.json`) reads them from here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IrreducibleLosses {
+    /// What computing them cost.
+    pub cost: IrreducibleCost,
+    /// IL(x, y) of every training image, by sample id: the IL model's loss
+    /// on the un-augmented image in evaluation mode.
+    pub losses: Vec<f32>,
 }
 
 /// The quantiles of a [`ScoreSnapshot`]: minimum, 10%, 25%, median, 75%,

@@ -17,6 +17,7 @@ use crate::checkpoint::{CheckpointFiles, Checkpointer};
 use crate::classification::ClassificationTask;
 use crate::config::{NonFinitePolicy, OptimizerConfig, RunConfig, Task};
 use crate::detection::DetectionTask;
+use crate::diagnostics::DiagnosticTables;
 use crate::error::{Result, TrainerError, io_err};
 use crate::journal::Journal;
 use crate::lr::learning_rate;
@@ -65,6 +66,15 @@ pub fn train(config: &RunConfig, dir: &Path, options: &TrainOptions) -> Result<R
     if files.summary().exists() {
         return Ok(RunOutcome::AlreadyFinished(read_json(&files.summary())?));
     }
+    // RHO-LOSS: its irreducible-loss model is a run of its own, trained
+    // (or resumed) here before the run's first step.
+    let train_il = |il: &RunConfig, sub: &Path| match train(il, sub, options)? {
+        RunOutcome::Stopped { .. } => Ok(None),
+        RunOutcome::Finished(s) | RunOutcome::AlreadyFinished(s) => Ok(Some(s)),
+    };
+    if !crate::irreducible::prepare(config, &files.dir, options.kernels, train_il)? {
+        return Ok(RunOutcome::Stopped { step: 0 });
+    }
     let mut run = Run::new(config, files, options)?;
     run.resume_or_start()?;
     run.run_loop()
@@ -83,6 +93,8 @@ struct Run<'a> {
     trainable: Vec<isdet_detector::Param>,
     sampler: Sampler<Box<dyn Strategy>>,
     scorer: Scorer,
+    /// τ of the loss and gradient-norm tables and the draws' spread.
+    diagnostics: DiagnosticTables,
     journal: Option<Journal>,
     time: PhaseTimes,
     loss_sum: f64,
@@ -129,9 +141,11 @@ impl<'a> Run<'a> {
             }
         };
         let n = task.train_len();
-        let sampler = config.new_sampler(n)?;
+        let inputs = crate::irreducible::inputs(config, &files.dir, n)?;
+        let sampler = config.new_sampler(n, &inputs)?;
         let schedule = *sampler.schedule();
         let scorer = Scorer::new(config.scoring(), n)?;
+        let diagnostics = DiagnosticTables::new(n, &config.scoring())?;
         let progress = if options.progress {
             let bar = ProgressBar::new(schedule.budget_steps());
             bar.set_style(
@@ -156,6 +170,7 @@ impl<'a> Run<'a> {
             trainable,
             sampler,
             scorer,
+            diagnostics,
             journal: None,
             time: PhaseTimes::default(),
             loss_sum: 0.0,
@@ -203,6 +218,17 @@ impl<'a> Run<'a> {
             )));
         }
         self.check_metrics_len(&state)?;
+        match &state.diagnostics {
+            Some(name) => {
+                let path = self.checkpointer.dir().join(name);
+                self.diagnostics.load(&path)?;
+            }
+            None => log::warn!(
+                "{}: the checkpoint predates the diagnostic tables; τ covers the images \
+                 scored from now on",
+                self.files.dir.display()
+            ),
+        }
         warn_on_other_threads(&self.files.dir, &state);
         truncate(&self.files.metrics(), state.metrics_len)?;
         self.time = state.time;
@@ -250,7 +276,13 @@ impl<'a> Run<'a> {
     /// Feeds the journal's scores back through the sampler: the same calls
     /// in the same order rebuild its exact state.
     fn replay(&mut self, entries: &[crate::journal::JournalEntry]) -> Result<()> {
-        crate::journal::replay(&mut self.sampler, entries, &self.files.journal(), |_, _| {})
+        let diagnostics = &mut self.diagnostics;
+        crate::journal::replay(
+            &mut self.sampler,
+            entries,
+            &self.files.journal(),
+            |_, plan| diagnostics.drawn(plan.train()),
+        )
     }
 
     fn stop_requested(&self) -> bool {
@@ -350,6 +382,7 @@ impl<'a> Run<'a> {
     fn score_and_record(&mut self, ids: &[usize]) -> Result<()> {
         let t = Instant::now();
         let (scored, scores) = self.task.score(&mut self.scorer, ids)?;
+        self.diagnostics.score(self.task.as_mut(), ids)?;
         self.time.scoring += t.elapsed().as_secs_f64();
         self.record(&scored, &scores)
     }
@@ -396,6 +429,7 @@ impl<'a> Run<'a> {
         if ids.is_empty() {
             return Ok(false);
         }
+        self.diagnostics.drawn(ids);
         let out = self.forward(ids, Some(plan.weights()))?;
         let objective = out.objective.to_scalar::<f32>()?;
         if let Some(bad) = Self::non_finite(ids, &out, objective) {
@@ -465,6 +499,10 @@ impl<'a> Run<'a> {
             skipped_batches: self.skipped,
             metrics: evaluation.metrics.clone(),
             time: self.time,
+            diagnostics: Some(
+                self.diagnostics
+                    .record(self.sampler.strategy().diagnostics()),
+            ),
         };
         append_line(&self.files.metrics(), &record)?;
         let metric = self.task.primary_metric();
@@ -504,6 +542,7 @@ impl<'a> Run<'a> {
             weights: names.weights,
             optimizer: names.optimizer,
             scorer: names.scorer,
+            diagnostics: names.diagnostics,
             threads: Some(candle_core::utils::get_num_threads()),
         };
         self.checkpointer.save(
@@ -511,6 +550,7 @@ impl<'a> Run<'a> {
             self.task.as_ref(),
             self.optimizer.as_ref(),
             &self.scorer,
+            &self.diagnostics,
             state,
         )
     }
@@ -554,6 +594,7 @@ impl<'a> Run<'a> {
             seconds: self.time.training(),
             eval_seconds: self.time.eval,
             skipped_batches: self.skipped,
+            irreducible: crate::irreducible::cost(self.config, &dir)?,
         };
         // What the budget was spent on, before the summary marks the run
         // finished: a failure here leaves a run that resumes to finish.

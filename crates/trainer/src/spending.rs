@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use isdet_eval::write_json_atomic;
-use isdet_sampler::{Sampler, Strategy};
+use isdet_sampler::{Sampler, Strategy, StrategyInputs};
 
 use crate::config::{RunConfig, Task};
 use crate::error::Result;
@@ -17,15 +17,17 @@ use crate::records::{SCORE_QUANTILES, SamplingRecord, ScoreSnapshot, files};
 use crate::rundir::read_json;
 
 /// The sampling record of a run over `n` training samples whose journal
-/// (at `path`) holds `entries`; the score distribution is taken at every
-/// evaluation step of `config` and at the end.
+/// (at `path`) holds `entries`, replayed with the strategy's `inputs`; the
+/// score distribution is taken at every evaluation step of `config` and at
+/// the end.
 fn sampling_record(
     config: &RunConfig,
     n: usize,
+    inputs: &StrategyInputs,
     entries: &[JournalEntry],
     path: &Path,
 ) -> Result<SamplingRecord> {
-    let mut sampler = config.new_sampler(n)?;
+    let mut sampler = config.new_sampler(n, inputs)?;
     let every = config.eval.every.max(1);
     let mut trained = vec![0u32; n];
     let mut forwarded = vec![0u32; n];
@@ -75,7 +77,9 @@ pub fn write_sampling_record(dir: &Path) -> Result<SamplingRecord> {
 /// samples and writes the record to `sampling.json`.
 pub(crate) fn write_record(dir: &Path, config: &RunConfig, n: usize) -> Result<SamplingRecord> {
     let journal = dir.join(files::JOURNAL);
-    let record = sampling_record(config, n, &read_all(&journal)?, &journal)?;
+    // RHO-LOSS replays with the irreducible losses the run sampled with.
+    let inputs = crate::irreducible::inputs(config, dir, n)?;
+    let record = sampling_record(config, n, &inputs, &read_all(&journal)?, &journal)?;
     write_json_atomic(&dir.join(files::SAMPLING), &record)?;
     Ok(record)
 }

@@ -64,6 +64,13 @@ pub(crate) trait TaskRunner {
 
     /// Writes the weights and the model configuration.
     fn save_model(&self, weights: &Path, config: &Path) -> Result<()>;
+
+    /// The loss of each training sample of `ids` under the model in
+    /// evaluation mode (running normalisation statistics), on the
+    /// un-augmented image (letterboxed or centred only), without a
+    /// gradient: RHO-LOSS's irreducible loss when the model is its
+    /// irreducible-loss model.
+    fn eval_losses(&mut self, ids: &[usize]) -> Result<Vec<f32>>;
 }
 
 /// Loads `ids` of `epoch` through `pipeline` (augmentation, mixing) into

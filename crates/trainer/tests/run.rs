@@ -182,6 +182,16 @@ fn bad_configurations_name_the_field() {
             "epsilom",
         ),
         ("eval.evry=3", "evry"),
+        // AFSS tiers by learning sufficiency: another score is refused at
+        // load, not at its first refresh.
+        (
+            "strategy={\"kind\": \"afss\"}",
+            "heuristic: strategy afss tiers images",
+        ),
+        (
+            "data={\"kind\": \"mnist-det\", \"dir\": \"x\", \"scenes\": {\"regime\": {\"empty_share\": 2}}}",
+            "data.scenes",
+        ),
     ] {
         let base = serde_json::to_value(tiny(&[])).unwrap();
         let err = RunConfig::from_value(base, &[set.to_string()]).unwrap_err();
@@ -387,7 +397,13 @@ fn the_checkpoint_before_the_latest_is_kept_until_the_next_is_committed() {
     parts.sort();
     let mut named: Vec<String> = [&latest, &previous]
         .iter()
-        .flat_map(|s| [s["weights"].as_str(), s["optimizer"].as_str()])
+        .flat_map(|s| {
+            [
+                s["weights"].as_str(),
+                s["optimizer"].as_str(),
+                s["diagnostics"].as_str(),
+            ]
+        })
         .map(|n| n.unwrap().to_string())
         .collect();
     named.sort();
@@ -423,11 +439,25 @@ fn a_damaged_latest_checkpoint_resumes_from_the_one_before() {
         damage(&run.join("checkpoint").join(file));
         let resumed = finished(train(&config, &run, &TrainOptions::default()).unwrap());
         assert_eq!(resumed.metrics, expected.metrics, "{file}, damage {k}");
+        // The diagnostic tables come back from the checkpoint and the draws
+        // from the journal: the resumed run logs what the whole one did.
+        assert_eq!(
+            last_diagnostics(&run),
+            last_diagnostics(&whole),
+            "{file}, damage {k}"
+        );
         assert_eq!(
             (resumed.steps, resumed.forward, resumed.backward),
             (expected.steps, expected.forward, expected.backward)
         );
     }
+}
+
+fn last_diagnostics(run: &Path) -> isdet_trainer::Diagnostics {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: isdet_trainer::MetricsRecord =
+        serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    last.diagnostics.unwrap()
 }
 
 #[test]
