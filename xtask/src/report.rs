@@ -22,7 +22,9 @@ pub struct ReportArgs {
     /// The target metric as a fraction of the reference's mean final metric.
     #[arg(long, default_value_t = 0.8, value_parser = positive_fraction)]
     pub target_fraction: f64,
-    /// Bootstrap resamples for intervals and paired comparisons.
+    /// Bootstrap resamples for the percentile-bootstrap intervals and
+    /// P(better) (printed beside the Student-t intervals only for rows of
+    /// at least 10 seeds; always in the JSON).
     #[arg(long, default_value_t = DEFAULT_RESAMPLES)]
     pub resamples: usize,
     /// Seed of the bootstrap resampling.

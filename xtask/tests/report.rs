@@ -273,6 +273,10 @@ fn numbers_match_the_hand_computation() {
     close(&c["final_metric"]["low"], 0.1);
     close(&c["final_metric"]["high"], 0.16);
     close(&c["final_metric"]["prob_a_better"], 1.0);
+    // Beside the bootstrap, the paired t-interval: 0.13 ± 12.706 · 0.03.
+    assert!((c["final_metric"]["t"]["low"].as_f64().unwrap() + 0.251186).abs() < 1e-5);
+    assert!((c["final_metric"]["t"]["high"].as_f64().unwrap() - 0.511186).abs() < 1e-5);
+    assert_eq!(c["final_metric"]["t"]["n"], 2);
     // Trapezoids over 0..120 by 40, divided by 120: loss 38/120 and
     // 38.8/120, uniform 18/120 and 20/120.
     let area = &c["mean_metric_over_steps"];
@@ -316,13 +320,18 @@ fn markdown_report_has_the_tables_and_plots() {
     );
     let md = std::fs::read_to_string(&path).unwrap();
     for needle in [
-        "| uniform | 100% | 2 | 0.4500 ± 0.0707 | [0.4000, 0.5000] | 400 | 4000 | 4000 | 40.0 | 1.00 |",
-        "| loss | 30% | 2 | 0.4800 ± 0.0283 | [0.4600, 0.5000] | 120 | 3600 | 1200 | 30.0 | 3.00 | 5.0% | 5.0% |",
+        // Two seeds: 95% t-intervals, mean ± t(0.975, 1) · s / √2 with
+        // t(0.975, 1) = 12.706 (0.45 ± 12.706 · 0.05; 0.48 ± 12.706 · 0.02).
+        "| uniform | 100% | 2 | 0.4500 ± 0.0707 | [-0.1853, 1.0853] | 400 | 4000 | 4000 | 40.0 | 1.00 |",
+        "| loss | 30% | 2 | 0.4800 ± 0.0283 | [0.2259, 0.7341] | 120 | 3600 | 1200 | 30.0 | 3.00 | 5.0% | 5.0% |",
         "= **0.3600**",
-        "| uniform | 100% | 345 [330, 360] | 3450 [3300, 3600] | 34.5 [33.0, 36.0] | 1.00× | 1.00× | 1.00× |",
+        // Costs 360 and 330: 345 ± 12.706 · 15.
+        "| uniform | 100% | 345 [154, 536] | 3450 [1544, 5356] | 34.5 [15.4, 53.6] | 1.00× | 1.00× | 1.00× |",
         "| loss | 30% | 60 [60, 60] | 600 [600, 600] | 15.0 [15.0, 15.0] | 5.75× | 5.75× | 2.30× |",
         "| uniform | 30% | not reached (1/2) | not reached (1/2) | not reached (1/2) | – | – | – |",
-        "| loss | 30% | 2 | +0.1300 | [+0.1000, +0.1600] | 1.000 |",
+        // Differences 0.16 and 0.10: 0.13 ± 12.706 · 0.03, and no
+        // bootstrap or P(better) from two seeds.
+        "| loss | 30% | 2 | +0.1300 | [-0.2512, +0.5112] | 0.3200 / 0.1583 |",
         // uniform @ 30% seed 1 never reaches the target: no paired Δ.
         "| loss | 30% | 2 | 1/2 reached | – | 1/2 reached | – | 1/2 reached | – |",
         "![AP against optimiser steps](plots/metric_vs_steps.png)",
@@ -333,6 +342,8 @@ fn markdown_report_has_the_tables_and_plots() {
     ] {
         assert!(md.contains(needle), "{needle:?} missing from:\n{md}");
     }
+    // Two seeds cannot make anything certain: no P(better) column.
+    assert!(!md.contains("P(better) |"), "{md}");
     for name in [
         "metric_vs_steps.png",
         "metric_vs_backward.png",
@@ -341,6 +352,11 @@ fn markdown_report_has_the_tables_and_plots() {
     ] {
         check_png(&tmp.path().join("plots").join(name));
     }
+    assert!(
+        tmp.path()
+            .join("plots/paired_difference_vs_steps.png")
+            .is_file()
+    );
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

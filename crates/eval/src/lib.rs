@@ -48,5 +48,6 @@ pub use curve::{
 pub use error::{EvalError, Result};
 pub use isdet_data::CocoResult;
 pub use stats::{
-    DEFAULT_RESAMPLES, PairedComparison, SeedSummary, paired_bootstrap, summarize_seeds,
+    DEFAULT_RESAMPLES, FEW_SEEDS, PairedComparison, SeedSummary, TInterval, paired_bootstrap,
+    paired_t_interval, student_t_quantile, summarize_seeds, t_interval,
 };

@@ -11,6 +11,8 @@ use isdet_eval::{
 };
 use serde::Serialize;
 
+pub use crate::curves::BandPoint;
+use crate::curves::{BudgetDifferences, GroupTau, mean};
 use crate::error::{ReportError, Result};
 use crate::load::{Costs, Run, Scan};
 
@@ -58,6 +60,11 @@ impl std::str::FromStr for GroupKey {
 
 fn budget_key(budget: f64) -> i64 {
     (budget * 1e6).round() as i64
+}
+
+/// Whether two budgets are the same to six decimals (as [`GroupKey::matches`]).
+pub fn budget_matches(a: f64, b: f64) -> bool {
+    budget_key(a) == budget_key(b)
 }
 
 /// The knobs of the aggregation.
@@ -131,6 +138,10 @@ pub struct Report {
     pub resamples: usize,
     /// Bootstrap seed used.
     pub bootstrap_seed: u64,
+    /// Below this many seeds (pairs) the text gives Student-t intervals
+    /// alone: percentile-bootstrap intervals and P(better) from so few
+    /// seeds under-cover (both are still in this JSON).
+    pub few_seeds: usize,
     /// One entry per method and budget.
     pub groups: Vec<GroupReport>,
     /// Each method against the baseline method at the same budget.
@@ -142,6 +153,15 @@ pub struct Report {
     /// What each group's budget was spent on (groups whose runs have
     /// `sampling.json`).
     pub spending: Vec<GroupSpending>,
+    /// Per budget with baseline runs: each other method's paired
+    /// difference to the baseline at every evaluation step.
+    pub paired_curves: Vec<BudgetDifferences>,
+    /// Each group's sampling diagnostics (τ, the draws' Gini), for the
+    /// groups whose runs record them.
+    pub tau: Vec<GroupTau>,
+    /// What each RHO-LOSS group's irreducible-loss model cost, beside its
+    /// own counters.
+    pub irreducible: Vec<crate::irreducible::GroupIrreducible>,
     /// Other things the reader should know (duplicate seeds, missing
     /// baselines, uneven curves).
     pub notes: Vec<String>,
@@ -240,6 +260,9 @@ pub struct AxisTarget {
     /// 95% bootstrap interval of that mean over seeds (`[low, high]`),
     /// when there is a mean.
     pub interval: Option<[f64; 2]>,
+    /// 95% Student-t interval of that mean (`[low, high]`), when there is
+    /// a mean over at least two seeds.
+    pub t_interval: Option<[f64; 2]>,
     /// Reference mean cost / this mean cost.
     pub speedup: Option<f64>,
 }
@@ -400,8 +423,13 @@ pub fn build(root: &Path, scan: Scan, opts: &Options) -> Result<(Report, Vec<Gro
                 reason: s.reason.clone(),
             })
             .collect(),
-        // Filled by the caller from the groups (crate::spending).
+        few_seeds: isdet_eval::FEW_SEEDS,
+        // Filled by the caller from the groups (crate::spending,
+        // crate::differences, crate::tau).
         spending: Vec::new(),
+        paired_curves: Vec::new(),
+        tau: Vec::new(),
+        irreducible: Vec::new(),
         notes,
         gallery: None,
     };
@@ -472,13 +500,6 @@ fn add_run(root: &Path, group: &mut Group, run: Run, notes: &mut Vec<String>) {
         )),
         None => group.runs.push(run),
     }
-}
-
-fn mean(values: impl IntoIterator<Item = f64>) -> Option<f64> {
-    let (sum, n) = values
-        .into_iter()
-        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
-    (n > 0).then(|| sum / n as f64)
 }
 
 /// Each class's mean final AP over the runs that report it.
@@ -555,15 +576,15 @@ fn axis_target(g: &Group, target: f64, axis: CostAxis, opts: &Options) -> AxisTa
     // Only when every seed reaches the target: a mean over the lucky seeds
     // would flatter the method.
     let all: Option<Vec<f64>> = costs.iter().copied().collect();
-    let interval = all
+    let summary = all
         .as_ref()
-        .and_then(|c| summarize_seeds(c, opts.resamples, opts.bootstrap_seed).ok())
-        .map(|s| [s.low, s.high]);
+        .and_then(|c| summarize_seeds(c, opts.resamples, opts.bootstrap_seed).ok());
     AxisTarget {
         n: costs.len(),
         reached,
         mean: all.and_then(mean),
-        interval,
+        interval: summary.map(|s| [s.low, s.high]),
+        t_interval: summary.and_then(|s| s.t).map(|t| [t.low, t.high]),
         speedup: None,
     }
 }
@@ -786,6 +807,39 @@ pub struct GroupSpending {
     /// The thumbnail sheet of the most- and least-trained images (a file
     /// in `plots/`), when it was drawn.
     pub sheet: Option<String>,
+    /// The draws split by the training set's regime tags, when the data
+    /// has a tags file.
+    pub tags: Option<TagShares>,
+}
+
+/// Where a group's training draws (backward passes) went, by what the
+/// training set's regime tags say each image holds, against how common
+/// such images are. Means over the group's runs with a sampling record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TagShares {
+    /// Share of the frames that hold no object.
+    pub empty_frames: f64,
+    /// Share of the draws spent on those frames.
+    pub empty_draws: f64,
+    /// Share of the frames with at least one box of a wrong class.
+    pub noisy_frames: f64,
+    /// Share of the draws spent on those frames.
+    pub noisy_draws: f64,
+    /// Share of the frames with at least one object left unannotated.
+    pub missing_frames: f64,
+    /// Share of the draws spent on those frames.
+    pub missing_draws: f64,
+    /// Clips in the training set.
+    pub clips: usize,
+    /// Mean frames per clip.
+    pub frames_per_clip: f64,
+    /// Over the clips of two or more frames that were drawn at all: the
+    /// mean share of a clip's draws taken by its most-drawn frame (mean
+    /// over runs); `None` without such clips.
+    pub clip_top_share: Option<f64>,
+    /// The same statistic for a perfectly even spread, the mean of 1/K
+    /// over the same clips (K: the clip's frames).
+    pub clip_even_share: Option<f64>,
 }
 
 /// One class's share of a group's training.
@@ -799,33 +853,6 @@ pub struct ClassShare {
     /// Its share of the objects trained on, each image's objects counted
     /// once per backward pass of the image (mean over the group's runs).
     pub trained: f64,
-}
-
-/// One point of a group's mean curve: the mean cost and metric over seeds
-/// at one evaluation index, and the lowest and highest metric of any seed.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct BandPoint {
-    /// Mean cost over seeds.
-    pub x: f64,
-    /// Mean metric over seeds.
-    pub mean: f64,
-    /// Lowest metric of any seed.
-    pub min: f64,
-    /// Highest metric of any seed.
-    pub max: f64,
-}
-
-impl BandPoint {
-    /// The point at `x` of `values` (one per seed or run): their mean,
-    /// lowest and highest.
-    pub fn of(x: f64, values: &[f64]) -> Self {
-        BandPoint {
-            x,
-            mean: mean(values.iter().copied()).unwrap_or(0.0),
-            min: values.iter().copied().fold(f64::INFINITY, f64::min),
-            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        }
-    }
 }
 
 /// A group's curve on `axis`: runs of a group evaluate at the same steps, so
@@ -894,6 +921,8 @@ mod tests {
             time: BTreeMap::new(),
             sampling: None,
             sampling_problem: None,
+            diagnostics: Vec::new(),
+            irreducible: None,
         }
     }
 

@@ -19,24 +19,34 @@
 
 mod aggregate;
 pub mod convergence;
+mod curves;
+mod differences;
 pub mod draw;
 mod error;
 mod gallery;
 mod images;
+mod irreducible;
 mod load;
 mod markdown;
+mod panels;
 mod plot;
+mod sections;
 mod sheets;
 pub mod slurm;
 mod spending;
 pub mod sweep;
+mod tags;
+mod tau;
+mod text;
 
 use std::path::{Path, PathBuf};
 
 use isdet_base::write_atomic;
 
-pub use aggregate::{GroupKey, GroupSpending, Report};
+pub use aggregate::{GroupKey, GroupSpending, Report, TagShares};
+pub use curves::{BandPoint, BudgetDifferences, DifferenceCurve, DifferencePoint, GroupTau};
 pub use error::{ReportError, Result};
+pub use irreducible::GroupIrreducible;
 pub use load::Skipped;
 
 /// How a report is made.
@@ -120,11 +130,25 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     };
     let (mut report, groups) = aggregate::build(dir, scan, &aggregation)?;
     report.spending = spending::spending(&groups);
+    report.paired_curves = differences::paired_curves(&groups, &options.reference.method);
+    report.tau = tau::tau_groups(&groups);
+    report.irreducible = irreducible::irreducible_costs(&groups);
+    if report.tau.is_empty() && !groups.is_empty() {
+        report.notes.push(
+            "No run records sampling diagnostics (τ, the draws' Gini) in metrics.jsonl: \
+             the runs were made before they were recorded, so the report has no τ section."
+                .into(),
+        );
+    }
+    add_tag_shares(&groups, &mut report);
     let mut images = images::ImageCache::default();
     add_data_views(dir, &groups, &mut images, &mut report, options.plots);
     let draw = options.plots && !groups.is_empty();
     if draw {
-        plot::write_all(&dir.join("plots"), &groups, &report.primary_metric)?;
+        let plots = dir.join("plots");
+        plot::write_all(&plots, &groups, &report.primary_metric)?;
+        panels::write_differences(&plots, &report.paired_curves, &report.primary_metric)?;
+        panels::write_tau(&plots, &report.tau)?;
         plot::write_spending(&dir.join("plots"), &report.spending)?;
         let at_reference: Vec<_> = report
             .groups
@@ -143,6 +167,33 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
         report,
         skipped,
     })
+}
+
+/// Each group's draws split by its training set's regime tags, where the
+/// data has a tags file (the group's first run with a sampling record
+/// says where its data is); a tags file that cannot be used gets a note.
+fn add_tag_shares(groups: &[aggregate::Group], report: &mut Report) {
+    for spending in &mut report.spending {
+        let Some(group) = groups
+            .iter()
+            .find(|g| g.method == spending.method && g.budget == spending.budget)
+        else {
+            continue;
+        };
+        let runs: Vec<&load::Run> = group.runs.iter().filter(|r| r.sampling.is_some()).collect();
+        let Some(first) = runs.first() else { continue };
+        let records: Vec<&isdet_trainer::SamplingRecord> =
+            runs.iter().filter_map(|r| r.sampling.as_ref()).collect();
+        let shares = tags::run_tags(&first.dir)
+            .and_then(|t| t.map(|t| tags::tag_shares(&records, &t)).transpose());
+        match shares {
+            Ok(shares) => spending.tags = shares,
+            Err(why) => report.notes.push(format!(
+                "no split of the draws by regime tags for {}: {why}",
+                group.label()
+            )),
+        }
+    }
 }
 
 /// What needs the runs' data beside their records: each group's per-class

@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use isdet_eval::CurvePoint;
-use isdet_trainer::{MetricsRecord, SamplingRecord, Summary, files};
+use isdet_trainer::{Diagnostics, MetricsRecord, SamplingRecord, Summary, files};
 use serde::Serialize;
 
 use crate::error::{ReportError, Result};
@@ -46,6 +46,12 @@ pub struct Run {
     pub sampling: Option<SamplingRecord>,
     /// Why `sampling.json` is there but was not used.
     pub sampling_problem: Option<String>,
+    /// The sampling diagnostics of each evaluation that has them, with its
+    /// optimiser step; empty for runs made before they were recorded.
+    pub diagnostics: Vec<(f64, Diagnostics)>,
+    /// What RHO-LOSS's irreducible-loss model cost (`summary.json`'s
+    /// `irreducible`), for runs that trained one.
+    pub irreducible: Option<isdet_trainer::IrreducibleCost>,
 }
 
 /// The cost counters of a run (or their means over a group's seeds).
@@ -150,8 +156,13 @@ pub fn scan(root: &Path) -> Result<Scan> {
     Ok(scan)
 }
 
+/// A run writes `config.json` first, so a run that has not logged an
+/// evaluation yet (RHO-LOSS's, while its irreducible-loss model trains in
+/// `irreducible/` below it) is still one run, not a folder of runs.
 fn is_run_dir(dir: &Path) -> bool {
-    dir.join(files::SUMMARY).is_file() || dir.join(files::METRICS).is_file()
+    [files::SUMMARY, files::METRICS, files::CONFIG]
+        .iter()
+        .any(|f| dir.join(f).is_file())
 }
 
 /// Collects run directories depth first, in name order so that reports are
@@ -219,6 +230,11 @@ fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
     let lines = read_lines_strict(&metrics_path)?;
     let curve = curve_of(&lines, &summary.primary_metric, &metrics_path)?;
     let time = lines.last().map(|l| phase_map(&l.time)).unwrap_or_default();
+    let diagnostics = lines
+        .iter()
+        .filter_map(|l| Some((l.step as f64, l.diagnostics?)))
+        .collect();
+    let irreducible = summary.irreducible;
     let (sampling, sampling_problem) = match read_sampling(dir, &summary) {
         Ok(record) => (record, None),
         Err(e) => (None, Some(e.to_string())),
@@ -236,6 +252,8 @@ fn read_finished(dir: &Path) -> std::result::Result<Run, FileError> {
         time,
         sampling,
         sampling_problem,
+        diagnostics,
+        irreducible,
     })
 }
 

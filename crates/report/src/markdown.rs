@@ -2,10 +2,14 @@
 
 use std::fmt::Write;
 
-use isdet_eval::CostAxis;
+use isdet_eval::{CostAxis, FEW_SEEDS};
 
 use crate::aggregate::{AxisTarget, Comparison, PairedCost, Report, ToTarget, percent};
-use crate::{gallery, plot};
+use crate::text::{
+    bracket, cell, count, ends, interval_note, metric, paired_cells, paired_header, share,
+    shows_bootstrap,
+};
+use crate::{gallery, plot, sections};
 
 /// The whole report. `plots` says whether the plots were drawn.
 pub fn render(report: &Report, plots: bool) -> String {
@@ -14,7 +18,11 @@ pub fn render(report: &Report, plots: bool) -> String {
     let _ = writeln!(
         out,
         "{} groups of runs (method @ budget), compared on final {metric}. \
-         Intervals are 95% percentile-bootstrap intervals ({} resamples, seed {}).\n",
+         Intervals of a mean over seeds, and of a difference paired by seed, are 95% \
+         Student-t intervals (n − 1 degrees of freedom): from the few seeds a study can \
+         afford, a percentile bootstrap under-covers. Percentile-bootstrap intervals \
+         ({} resamples, seed {}) and P(better) are printed beside them only for rows of \
+         at least {FEW_SEEDS} seeds; the JSON has both for every row.\n",
         report.groups.len(),
         report.resamples,
         report.bootstrap_seed
@@ -31,8 +39,10 @@ pub fn render(report: &Report, plots: bool) -> String {
         if plots {
             plot_section(&mut out, report);
         }
+        sections::tau_section(&mut out, report, plots);
         spending_section(&mut out, report, plots);
         class_share_section(&mut out, report);
+        sections::tag_section(&mut out, report);
         sheet_section(&mut out, report);
     }
     leftovers(&mut out, report);
@@ -100,44 +110,40 @@ fn rise_or_fall(rise: f64) -> String {
     }
 }
 
-/// Escapes what would break a table cell.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|")
-}
-
-fn metric(v: f64) -> String {
-    format!("{v:.4}")
-}
-
-fn count(v: f64) -> String {
-    format!("{v:.0}")
-}
-
-fn share(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), |s| format!("{:.1}%", s * 100.0))
-}
-
 fn final_table(out: &mut String, report: &Report) {
     let m = &report.primary_metric;
     let _ = writeln!(out, "## Final {m}\n");
+    let bootstrap = shows_bootstrap(report.groups.iter().map(|g| g.final_metric.n));
+    let (boot_head, boot_rule) = if bootstrap {
+        (" bootstrap 95% |", "---:|")
+    } else {
+        ("", "")
+    };
     let _ = writeln!(
         out,
-        "| method | budget | seeds | {m} mean ± std | 95% interval of the mean | steps | forward | backward | seconds | forward / backward | scoring time | sampling time |"
+        "| method | budget | seeds | {m} mean ± std | 95% t-interval of the mean |{boot_head} steps | forward | backward | seconds | forward / backward | scoring time | sampling time |"
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let _ = writeln!(
+        out,
+        "|---|---:|---:|---:|---:|{boot_rule}---:|---:|---:|---:|---:|---:|---:|"
+    );
     for g in &report.groups {
         let s = &g.final_metric;
         let c = &g.mean_costs;
+        let boot = match (bootstrap, s.n >= FEW_SEEDS) {
+            (false, _) => String::new(),
+            (true, true) => format!(" {} |", bracket(Some([s.low, s.high]), metric)),
+            (true, false) => " – |".into(),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} ± {} | [{}, {}] | {} | {} | {} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {} | {} ± {} | {} |{boot} {} | {} | {} | {:.1} | {} | {} | {} |",
             cell(&g.method),
             percent(g.budget),
             s.n,
             metric(s.mean),
             metric(s.std),
-            metric(s.low),
-            metric(s.high),
+            bracket(ends(s.t.as_ref()), metric),
             count(c.steps),
             count(c.forward),
             count(c.backward),
@@ -148,10 +154,41 @@ fn final_table(out: &mut String, report: &Report) {
             share(g.sampling_share),
         );
     }
-    out.push_str(
-        "\nCosts are means over seeds of the final counters. Scoring and sampling \
-         time are shares of the training time (evaluation excluded) at the last evaluation.\n\n",
+    let _ = writeln!(
+        out,
+        "\n{} Costs are means over seeds of the final counters. Scoring and sampling \
+         time are shares of the training time (evaluation excluded) at the last evaluation.\n",
+        interval_note(bootstrap, false)
     );
+    irreducible_note(out, report);
+}
+
+/// RHO-LOSS's irreducible-loss model trains before the run and is not in
+/// its counters: its cost is listed under the table, per group.
+fn irreducible_note(out: &mut String, report: &Report) {
+    if report.irreducible.is_empty() {
+        return;
+    }
+    out.push_str(
+        "Not in the counters above: the irreducible-loss model each RHO-LOSS run trained \
+         first on labelled holdout images (data the method used besides the training \
+         set), and the forward passes that scored every training image with it (means \
+         over the group's runs):\n\n",
+    );
+    for g in &report.irreducible {
+        let _ = writeln!(
+            out,
+            "- {} @ {}: {} holdout images, {} steps, {} forward and {} backward passes, {:.1} s",
+            cell(&g.method),
+            percent(g.budget),
+            count(g.holdout_images),
+            count(g.steps),
+            count(g.forward),
+            count(g.backward),
+            g.seconds
+        );
+    }
+    out.push('\n');
 }
 
 fn target_table(out: &mut String, report: &Report) {
@@ -197,7 +234,8 @@ fn target_table(out: &mut String, report: &Report) {
         );
     }
     out.push_str(
-        "\n\"not reached (k/n)\": k of the n seeds never reached the target, so no mean is given.\n\n",
+        "\n\"not reached (k/n)\": k of the n seeds never reached the target, so no mean is given. \
+         Brackets: the 95% Student-t interval of the mean cost over seeds.\n\n",
     );
 }
 
@@ -205,7 +243,7 @@ fn target_cost(t: &AxisTarget, axis: CostAxis) -> String {
     let Some(v) = t.mean else {
         return format!("not reached ({}/{})", t.n - t.reached, t.n);
     };
-    match t.interval {
+    match t.t_interval {
         Some([lo, hi]) if t.n > 1 => {
             format!("{} [{}, {}]", cost(v, axis), cost(lo, axis), cost(hi, axis))
         }
@@ -251,9 +289,9 @@ fn paired_target_table(out: &mut String, report: &Report) {
         "### Cost to reach the target, paired\n\n\
          Δ = method − {base} in the cost to first reach the target, per seed pair; negative: \
          the method got there sooner. Given only when both runs of every pair reach it \
-         (\"k/n reached\" otherwise).\n"
+         (\"k/n reached\" otherwise). Intervals: 95% paired Student-t intervals.\n"
     );
-    out.push_str("| method | budget | paired seeds | Δ steps | 95% interval | Δ backward passes | 95% interval | Δ seconds | 95% interval |\n");
+    out.push_str("| method | budget | paired seeds | Δ steps | 95% t-interval | Δ backward passes | 95% t-interval | Δ seconds | 95% t-interval |\n");
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let _ = writeln!(out, "{row}");
@@ -276,14 +314,16 @@ fn paired_cost_cells(p: &PairedCost, axis: CostAxis) -> String {
         format!("{sign}{magnitude}")
     };
     match &p.paired {
-        // One pair has no spread: its interval would be a point.
-        Some(d) if p.n > 1 => format!(
-            "{} | [{}, {}]",
-            signed(d.mean_difference),
-            signed(d.low),
-            signed(d.high)
-        ),
-        Some(d) => format!("{} | –", signed(d.mean_difference)),
+        // One pair has no spread: no interval.
+        Some(d) => match &d.t {
+            Some(t) if p.n > 1 => format!(
+                "{} | [{}, {}]",
+                signed(d.mean_difference),
+                signed(t.low),
+                signed(t.high)
+            ),
+            _ => format!("{} | –", signed(d.mean_difference)),
+        },
         None => format!("{}/{} reached | –", p.reached, p.n),
     }
 }
@@ -299,21 +339,24 @@ fn comparison_table(out: &mut String, report: &Report) {
         );
         return;
     }
+    let bootstrap = shows_bootstrap(report.comparisons.iter().map(|c| c.seeds.len()));
     let _ = writeln!(
         out,
-        "Paired by seed. Δ = method − {base}; P(better) = share of bootstrap resamples \
-         with Δ > 0. Mean {m} over steps = area under {m} against steps divided by the span, \
-         both curves cut at the shortest paired run.\n"
+        "Paired by seed. Δ = method − {base}. Mean {m} over steps = area under {m} against \
+         steps divided by the span, both curves cut at the shortest paired run.\n"
     );
     let _ = writeln!(
         out,
-        "| method | budget | paired seeds | Δ final {m} | 95% interval | P(better) | mean {m} over steps (method / {base}) | up to step | Δ mean over steps | 95% interval | P(better) |"
+        "| method | budget | paired seeds | {} | mean {m} over steps (method / {base}) | up to step | {} |",
+        paired_header(&format!("Δ final {m}"), bootstrap),
+        paired_header("Δ mean over steps", bootstrap)
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let rules = if bootstrap { 13 } else { 9 };
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(rules - 1));
     for c in &report.comparisons {
-        let _ = writeln!(out, "{}", comparison_row(c));
+        let _ = writeln!(out, "{}", comparison_row(c, bootstrap));
     }
-    out.push('\n');
+    let _ = writeln!(out, "\n{}\n", interval_note(bootstrap, true));
     paired_target_table(out, report);
     equal_time_table(out, report);
 }
@@ -323,23 +366,24 @@ fn comparison_table(out: &mut String, report: &Report) {
 fn equal_time_table(out: &mut String, report: &Report) {
     let m = &report.primary_metric;
     let base = cell(&report.reference.method);
-    let rows: Vec<String> = report
-        .comparisons
-        .iter()
-        .filter_map(|c| {
-            let e = c.metric_at_equal_seconds.as_ref()?;
-            Some(format!(
-                "| {} | {} | {:.1} | {} / {} | {:+.4} | [{:+.4}, {:+.4}] | {:.3} |",
+    let with_time = || {
+        report
+            .comparisons
+            .iter()
+            .filter_map(|c| Some((c, c.metric_at_equal_seconds.as_ref()?)))
+    };
+    let bootstrap = shows_bootstrap(with_time().map(|(c, _)| c.seeds.len()));
+    let rows: Vec<String> = with_time()
+        .map(|(c, e)| {
+            format!(
+                "| {} | {} | {:.1} | {} / {} | {} |",
                 cell(&c.method),
                 percent(c.budget),
                 e.seconds,
                 metric(e.method),
                 metric(e.baseline),
-                e.paired.mean_difference,
-                e.paired.low,
-                e.paired.high,
-                e.paired.prob_a_better
-            ))
+                paired_cells(&e.paired, c.seeds.len(), bootstrap)
+            )
         })
         .collect();
     if rows.is_empty() {
@@ -355,41 +399,36 @@ fn equal_time_table(out: &mut String, report: &Report) {
     );
     let _ = writeln!(
         out,
-        "| method | budget | at second (mean) | {m} (method / {base}) | Δ | 95% interval | P(better) |"
+        "| method | budget | at second (mean) | {m} (method / {base}) | {} |",
+        paired_header("Δ", bootstrap)
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|\n");
+    let rules = if bootstrap { 8 } else { 6 };
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(rules - 1));
     for row in rows {
         let _ = writeln!(out, "{row}");
     }
-    out.push('\n');
+    let _ = writeln!(out, "\n{}\n", interval_note(bootstrap, true));
 }
 
-fn comparison_row(c: &Comparison) -> String {
-    let f = &c.final_metric;
+fn comparison_row(c: &Comparison, bootstrap: bool) -> String {
+    let n = c.seeds.len();
     let area = c.mean_metric_over_steps.as_ref().map_or_else(
-        || "– | – | – | – | –".to_string(),
+        || vec!["–"; if bootstrap { 6 } else { 4 }].join(" | "),
         |a| {
             format!(
-                "{} / {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {:.3}",
+                "{} / {} | {} | {}",
                 metric(a.method),
                 metric(a.baseline),
                 count(a.up_to),
-                a.paired.mean_difference,
-                a.paired.low,
-                a.paired.high,
-                a.paired.prob_a_better
+                paired_cells(&a.paired, n, bootstrap)
             )
         },
     );
     format!(
-        "| {} | {} | {} | {:+.4} | [{:+.4}, {:+.4}] | {:.3} | {} |",
+        "| {} | {} | {n} | {} | {} |",
         cell(&c.method),
         percent(c.budget),
-        c.seeds.len(),
-        f.mean_difference,
-        f.low,
-        f.high,
-        f.prob_a_better,
+        paired_cells(&c.final_metric, n, bootstrap),
         area
     )
 }
@@ -468,18 +507,31 @@ fn gallery_section(out: &mut String, report: &Report) {
 fn plot_section(out: &mut String, report: &Report) {
     let m = &report.primary_metric;
     out.push_str("## Curves\n\n");
-    out.push_str(
-        "Each line is the mean over a group's seeds at each evaluation; the shaded band \
-         spans the lowest to the highest seed (min–max).\n\n",
-    );
-    for axis in plot::AXES {
+    if report.groups.len() <= plot::OVERLAP_LIMIT {
+        out.push_str(
+            "Each line is the mean over a group's seeds at each evaluation; the shaded band \
+             spans the lowest to the highest seed (min–max).\n\n",
+        );
+        for axis in plot::AXES {
+            let _ = writeln!(
+                out,
+                "![{m} against {}](plots/{})\n",
+                axis.label(),
+                plot::file_name(axis)
+            );
+        }
+    } else {
         let _ = writeln!(
             out,
-            "![{m} against {}](plots/{})\n",
-            axis.label(),
-            plot::file_name(axis)
+            "With {} groups, the curves of all of them on one chart could not be told apart: \
+             the report draws them only for up to {} groups. The paired differences below \
+             show each method against {} at its budget instead.\n",
+            report.groups.len(),
+            plot::OVERLAP_LIMIT,
+            cell(&report.reference.method)
         );
     }
+    sections::differences_section(out, report);
     let _ = writeln!(
         out,
         "Final {m} against the budget, one line per method (mean over seeds, \
@@ -651,6 +703,7 @@ mod tests {
             reached: 1,
             mean: None,
             interval: None,
+            t_interval: None,
             speedup: None,
         };
         assert_eq!(target_cost(&t, CostAxis::Steps), "not reached (2/3)");
@@ -658,14 +711,21 @@ mod tests {
 
     #[test]
     fn paired_cost_cells_sign_the_rounded_difference() {
+        // The bootstrap's ends are not printed: the t-interval's are.
         let paired = |mean_difference, low, high| PairedCost {
             n: 3,
             reached: 3,
             paired: Some(isdet_eval::PairedComparison {
                 mean_difference,
-                low,
-                high,
+                low: f64::NAN,
+                high: f64::NAN,
                 prob_a_better: 0.0,
+                t: Some(isdet_eval::TInterval {
+                    n: 3,
+                    mean: mean_difference,
+                    low,
+                    high,
+                }),
             }),
         };
         assert_eq!(
@@ -690,10 +750,5 @@ mod tests {
             paired_cost_cells(&missed, CostAxis::Steps),
             "2/3 reached | –"
         );
-    }
-
-    #[test]
-    fn cells_escape_pipes() {
-        assert_eq!(cell("a|b"), "a\\|b");
     }
 }

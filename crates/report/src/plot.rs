@@ -28,6 +28,11 @@ const SIZE: (u32, u32) = (1000, 640);
 /// The axes plotted, each into its own file.
 pub const AXES: [CostAxis; 3] = [CostAxis::Steps, CostAxis::Backward, CostAxis::Seconds];
 
+/// The most groups whose curves are drawn overlapping on one chart per
+/// axis; beyond it the lines cannot be told apart, and the report shows
+/// the paired-difference panels (one per budget) alone.
+pub const OVERLAP_LIMIT: usize = 6;
+
 /// Line colours: Tableau 10 (distinguishable and colour-blind tolerant),
 /// then six darker ones.
 pub(crate) const PALETTE: [RGBColor; 16] = [
@@ -75,12 +80,18 @@ pub fn file_name(axis: CostAxis) -> String {
 /// The file name of the final-metric-against-budget plot.
 pub const BUDGET_PLOT: &str = "metric_vs_budget.png";
 
-/// Draws every plot of [`AXES`], and the final metric against the budget,
-/// into `dir` (created if missing).
+/// Draws every plot of [`AXES`] (only for up to [`OVERLAP_LIMIT`]
+/// groups), and the final metric against the budget, into `dir` (created
+/// if missing).
 pub fn write_all(dir: &Path, groups: &[Group], metric: &str) -> Result<()> {
     register_embedded_font()?;
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    for axis in AXES {
+    let overlapping = if groups.len() <= OVERLAP_LIMIT {
+        &AXES[..]
+    } else {
+        &[]
+    };
+    for &axis in overlapping {
         let bands: Vec<(String, Vec<BandPoint>)> =
             groups.iter().map(|g| (g.label(), band(g, axis))).collect();
         let title = format!("{metric} against {}", axis.label());
@@ -255,7 +266,7 @@ fn render_panels(panels: &[(String, Vec<BandPoint>)]) -> std::result::Result<Vec
     })
 }
 
-fn save(path: &Path, png: &[u8]) -> Result<()> {
+pub(crate) fn save(path: &Path, png: &[u8]) -> Result<()> {
     write_atomic(path, png).map_err(io_err(path))
 }
 
@@ -294,7 +305,7 @@ fn render(
 }
 
 /// Draws with `paint` on a white bitmap of `size` and encodes it as PNG.
-fn encode(
+pub(crate) fn encode(
     (w, h): (u32, u32),
     paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> DrawResult,
 ) -> std::result::Result<Vec<u8>, String> {
@@ -311,7 +322,7 @@ fn encode(
     Ok(png)
 }
 
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+pub(crate) type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
@@ -389,7 +400,7 @@ where
 
 /// A tick label without the noise of a default float format: whole numbers
 /// as integers (`1000`, not `1000.0`), others to at most three decimals.
-fn tick(v: &f64) -> String {
+pub(crate) fn tick(v: &f64) -> String {
     if (v - v.round()).abs() < 1e-9 {
         format!("{v:.0}")
     } else {

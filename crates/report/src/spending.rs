@@ -38,6 +38,7 @@ fn group_spending(g: &Group) -> Option<GroupSpending> {
         scores_over_run: first.scores_over_run.clone(),
         class_shares: Vec::new(),
         sheet: None,
+        tags: None,
     })
 }
 
