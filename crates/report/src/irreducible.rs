@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::aggregate::Group;
+use crate::load::Run;
 
 /// Means over a group's runs of their irreducible-loss model's costs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -29,19 +29,22 @@ pub struct GroupIrreducible {
     pub seconds: f64,
 }
 
-/// One entry per group whose runs trained an irreducible-loss model.
-pub fn irreducible_costs(groups: &[Group]) -> Vec<GroupIrreducible> {
+/// One entry per group, given as (method, budget, runs), whose runs
+/// trained an irreducible-loss model.
+pub fn irreducible_costs<'a>(
+    groups: impl IntoIterator<Item = (&'a str, f64, &'a [Run])>,
+) -> Vec<GroupIrreducible> {
     groups
-        .iter()
-        .filter_map(|g| {
-            let costs: Vec<_> = g.runs.iter().filter_map(|r| r.irreducible).collect();
+        .into_iter()
+        .filter_map(|(method, budget, runs)| {
+            let costs: Vec<_> = runs.iter().filter_map(|r| r.irreducible).collect();
             let n = costs.len();
             let mean = |f: &dyn Fn(&isdet_trainer::IrreducibleCost) -> f64| {
                 costs.iter().map(f).sum::<f64>() / n as f64
             };
             (n > 0).then(|| GroupIrreducible {
-                method: g.method.clone(),
-                budget: g.budget,
+                method: method.to_string(),
+                budget,
                 runs: n,
                 holdout_images: mean(&|c| c.holdout_images as f64),
                 steps: mean(&|c| c.steps as f64),

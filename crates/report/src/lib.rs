@@ -132,7 +132,11 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     report.spending = spending::spending(&groups);
     report.paired_curves = differences::paired_curves(&groups, &options.reference.method);
     report.tau = tau::tau_groups(&groups);
-    report.irreducible = irreducible::irreducible_costs(&groups);
+    report.irreducible = irreducible::irreducible_costs(
+        groups
+            .iter()
+            .map(|g| (g.method.as_str(), g.budget, &g.runs[..])),
+    );
     if report.tau.is_empty() && !groups.is_empty() {
         report.notes.push(
             "No run records sampling diagnostics (τ, the draws' Gini) in metrics.jsonl: \

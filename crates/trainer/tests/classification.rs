@@ -191,3 +191,45 @@ fn a_stopped_closeness_run_resumes_exactly() {
         (resumed.steps, resumed.forward, resumed.backward)
     );
 }
+
+#[test]
+fn rho_loss_trains_its_irreducible_model_on_training_images_held_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_set(tmp.path());
+    // 96 training images: 24 held out for the irreducible-loss model, the
+    // other 72 trained on; 4 epochs of 72 in batches of 16 are 20 steps.
+    let run = config(
+        tmp.path(),
+        &[
+            "data.holdout=24",
+            r#"strategy={"kind": "rho_loss", "ratio": 2}"#,
+            r#"irreducible={"epochs": 2}"#,
+        ],
+    );
+    let dir = tmp.path().join("rho");
+    let s = finished(train(&run, &dir, &TrainOptions::default()).unwrap());
+    let il = s.irreducible.expect("the irreducible model's cost");
+    assert_eq!(il.holdout_images, 24);
+    assert_eq!(il.steps, 4, "2 epochs of 24 in batches of 16");
+    assert_eq!(il.loss_forward, 72, "one IL per trained image");
+    assert_eq!(s.steps, 20);
+    assert_eq!(s.backward, 4 * 72, "every trained image once an epoch");
+    // The IL run trains on the held-out images only, the run on the rest.
+    let il_config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("irreducible/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(il_config["data"]["train_on_holdout"], true);
+    assert_eq!(il_config["data"]["holdout"], 24);
+    // Without a holdout the section is refused, naming the field.
+    let base = serde_json::to_value(config(tmp.path(), &[])).unwrap();
+    let err = RunConfig::from_value(
+        base,
+        &[
+            r#"strategy={"kind": "rho_loss"}"#.to_string(),
+            r#"irreducible={}"#.to_string(),
+        ],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("data.holdout"), "{err}");
+}
