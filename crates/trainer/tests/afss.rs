@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use isdet_data::{CocoWriter, Dataset, DetectionSample, ImageBuffer, SynthConfig, SynthDataset};
+mod common;
+
+use common::read_json;
 use isdet_trainer::{RunConfig, RunOutcome, SamplingRecord, Summary, TrainOptions, files, train};
 use serde_json::json;
 
@@ -16,34 +18,11 @@ const TRAIN: usize = 16;
 /// Writes `TRAIN` training and 8 validation synth scenes at 64 px as COCO
 /// under `root`; returns the `data` configuration that reads them.
 fn write_set(root: &Path) -> serde_json::Value {
-    for (split, len, seed) in [("train", TRAIN, 11), ("val", 8, 12)] {
-        let data = SynthDataset::new(SynthConfig {
-            seed,
-            len,
-            size: 64,
-            ..SynthConfig::default()
-        })
-        .unwrap();
-        let classes = data.class_names().clone();
-        let mut writer = CocoWriter::new(root, split, &classes, "afss test").unwrap();
-        for i in 0..len {
-            let mut sample: DetectionSample = data.get(i).unwrap();
-            if split == "train" && i % 4 == 3 {
-                let image = &sample.image;
-                sample.image = ImageBuffer::new(image.width, image.height, image.channels);
-                sample.annotations.clear();
-            }
-            writer.add(&sample).unwrap();
+    let splits = [("train", TRAIN, 11), ("val", 8, 12)];
+    common::write_coco_set(root, &splits, |i, sample| {
+        if i % 4 == 3 {
+            common::make_empty(sample);
         }
-        writer.finish().unwrap();
-    }
-    let path = |p: &str| root.join(p).to_string_lossy().into_owned();
-    json!({
-        "kind": "coco",
-        "train_json": path("instances_train.json"),
-        "train_images": path("train"),
-        "val_json": path("instances_val.json"),
-        "val_images": path("val"),
     })
 }
 
@@ -63,10 +42,6 @@ fn config(data: &serde_json::Value, refresh_every: u32) -> RunConfig {
         "heuristic": {"kind": "sufficiency"},
     });
     RunConfig::from_value(value, &[]).unwrap()
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// Checks one finished run; returns its number of refreshes.

@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use isdet_data::{CocoWriter, Dataset, DetectionSample, ImageBuffer, SynthConfig, SynthDataset};
+mod common;
+
+use common::read_json;
 use isdet_heuristics::Heuristic;
 use isdet_trainer::{
     MetricsRecord, RunConfig, RunOutcome, SamplingRecord, TrainOptions, files, train,
@@ -21,38 +23,16 @@ fn is_empty(index: usize) -> bool {
 /// Writes 24 training and 8 validation synth scenes at 64 px as COCO under
 /// `root`; returns the `data` configuration that reads them.
 fn write_set(root: &Path) -> serde_json::Value {
-    for (split, len, seed) in [("train", 24, 5), ("val", 8, 6)] {
-        let data = SynthDataset::new(SynthConfig {
-            seed,
-            len,
-            size: 64,
-            ..SynthConfig::default()
-        })
-        .unwrap();
-        let classes = data.class_names().clone();
-        let mut writer = CocoWriter::new(root, split, &classes, "empty-frames test").unwrap();
-        for i in 0..len {
-            let mut sample: DetectionSample = data.get(i).unwrap();
-            if split == "train" && is_empty(i) {
-                let image = &sample.image;
-                sample.image = ImageBuffer::new(image.width, image.height, image.channels);
-                sample.annotations.clear();
-            } else if split == "train" && i % 5 == 0 {
-                for a in &mut sample.annotations {
-                    a.class = (a.class + 1) % classes.len() as u32;
-                }
+    let splits = [("train", 24, 5), ("val", 8, 6)];
+    let classes = isdet_data::SYNTH_CLASSES.len() as u32;
+    common::write_coco_set(root, &splits, |i, sample| {
+        if is_empty(i) {
+            common::make_empty(sample);
+        } else if i % 5 == 0 {
+            for a in &mut sample.annotations {
+                a.class = (a.class + 1) % classes;
             }
-            writer.add(&sample).unwrap();
         }
-        writer.finish().unwrap();
-    }
-    let path = |p: &str| root.join(p).to_string_lossy().into_owned();
-    json!({
-        "kind": "coco",
-        "train_json": path("instances_train.json"),
-        "train_images": path("train"),
-        "val_json": path("instances_val.json"),
-        "val_images": path("val"),
     })
 }
 
@@ -76,10 +56,6 @@ fn config(
         "heuristic": serde_json::to_value(heuristic).unwrap(),
     });
     RunConfig::from_value(value, &[]).unwrap()
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]

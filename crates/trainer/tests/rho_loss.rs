@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use isdet_data::{CocoWriter, Dataset, SynthConfig, SynthDataset};
+mod common;
+
+use common::read_json;
 use isdet_trainer::{
     IrreducibleLosses, RunConfig, RunOutcome, SamplingRecord, Summary, TrainOptions, files, train,
 };
@@ -23,29 +25,9 @@ const RATIO: u64 = 2;
 /// as COCO under `root` (three seeds: disjoint scenes drawn alike);
 /// returns the `data` configuration and the `irreducible` section.
 fn write_set(root: &Path) -> (Value, Value) {
-    for (split, len, seed) in [("train", TRAIN, 5), ("holdout", HOLDOUT, 7), ("val", 8, 6)] {
-        let data = SynthDataset::new(SynthConfig {
-            seed,
-            len,
-            size: 64,
-            ..SynthConfig::default()
-        })
-        .unwrap();
-        let classes = data.class_names().clone();
-        let mut writer = CocoWriter::new(root, split, &classes, "rho-loss test").unwrap();
-        for i in 0..len {
-            writer.add(&data.get(i).unwrap()).unwrap();
-        }
-        writer.finish().unwrap();
-    }
+    let splits = [("train", TRAIN, 5), ("holdout", HOLDOUT, 7), ("val", 8, 6)];
+    let data = common::write_coco_set(root, &splits, |_, _| {});
     let path = |p: &str| root.join(p).to_string_lossy().into_owned();
-    let data = json!({
-        "kind": "coco",
-        "train_json": path("instances_train.json"),
-        "train_images": path("train"),
-        "val_json": path("instances_val.json"),
-        "val_images": path("val"),
-    });
     let irreducible = json!({
         "holdout_json": path("instances_holdout.json"),
         "holdout_images": path("holdout"),
@@ -71,10 +53,6 @@ fn config(data: &Value, irreducible: &Value) -> RunConfig {
         "irreducible": irreducible,
     });
     RunConfig::from_value(value, &[]).unwrap()
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> T {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn finished(outcome: RunOutcome) -> Summary {
