@@ -12,7 +12,9 @@ use crate::seed::{rng_for, stream};
 /// Farthest a digit drifts from its frame-0 place, per axis, as a share of
 /// its frame-0 box's width (x) or height (y). Drift in proportion to the
 /// box keeps a thin digit 1 on its own box as a wide 0 is kept on its:
-/// every frame's box overlaps frame 0's (IoU ≥ 0.5, tested).
+/// every frame's box overlaps frame 0's (IoU ≥ 0.5 for boxes at least
+/// 3 px on each side, ≥ 0.35 for thinner strokes, which gain or lose a
+/// pixel of width; tested).
 pub const CLIP_MAX_DRIFT: f32 = 0.1;
 /// Largest change of the drift from one frame to the next (same unit).
 pub const CLIP_DRIFT_STEP: f32 = 0.05;

@@ -27,6 +27,8 @@ pub struct GroupIrreducible {
     /// Its seconds, training and scoring the training set (evaluation
     /// excluded).
     pub seconds: f64,
+    /// Its final primary metric on the validation set.
+    pub metric: f64,
 }
 
 /// One entry per group, given as (method, budget, runs), whose runs
@@ -51,6 +53,7 @@ pub fn irreducible_costs<'a>(
                 forward: mean(&|c| (c.forward + c.loss_forward) as f64),
                 backward: mean(&|c| c.backward as f64),
                 seconds: mean(&|c| c.seconds + c.loss_seconds),
+                metric: mean(&|c| c.metric),
             })
         })
         .collect()

@@ -178,14 +178,17 @@ fn irreducible_note(out: &mut String, report: &Report) {
     for g in &report.irreducible {
         let _ = writeln!(
             out,
-            "- {} @ {}: {} holdout images, {} steps, {} forward and {} backward passes, {:.1} s",
+            "- {} @ {}: {} holdout images, {} steps, {} forward and {} backward passes, {:.1} s; \
+             the model's own {} {}",
             cell(&g.method),
             percent(g.budget),
             count(g.holdout_images),
             count(g.steps),
             count(g.forward),
             count(g.backward),
-            g.seconds
+            g.seconds,
+            report.primary_metric,
+            metric(g.metric)
         );
     }
     out.push('\n');

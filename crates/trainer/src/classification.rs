@@ -121,30 +121,29 @@ impl ClassificationTask {
             &self.device,
         )?)
     }
-}
 
-impl TaskRunner for ClassificationTask {
-    fn params(&self) -> &ParamStore {
-        self.model.params()
-    }
-
-    fn train_len(&self) -> usize {
-        self.train_len
-    }
-
-    fn forward(
+    /// Loads `ids` of `epoch` (augmented for training, centred only for a
+    /// measurement) and runs the forward pass and the loss in training or
+    /// evaluation mode; remembers what scoring needs.
+    fn forward_with(
         &mut self,
         ids: &[usize],
         epoch: u64,
         weights: Option<&[f32]>,
+        train: bool,
         time: &mut PhaseTimes,
     ) -> Result<Forward> {
         let t = Instant::now();
-        let (images, targets) = load_batch(&self.train, ids, epoch, &self.device)?;
+        let pipeline = if train {
+            &self.train
+        } else {
+            &self.train_plain
+        };
+        let (images, targets) = load_batch(pipeline, ids, epoch, &self.device)?;
         let soft = self.soft_labels(&targets)?;
         time.data += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let logits = self.model.forward(&images, true)?;
+        let logits = self.model.forward(&images, train)?;
         let per_sample = soft_cross_entropy(&logits, &soft)?;
         let b = ids.len();
         let w = match weights {
@@ -170,6 +169,30 @@ impl TaskRunner for ClassificationTask {
             objective,
             per_sample: losses,
         })
+    }
+}
+
+impl TaskRunner for ClassificationTask {
+    fn params(&self) -> &ParamStore {
+        self.model.params()
+    }
+
+    fn train_len(&self) -> usize {
+        self.train_len
+    }
+
+    fn forward(
+        &mut self,
+        ids: &[usize],
+        epoch: u64,
+        weights: Option<&[f32]>,
+        time: &mut PhaseTimes,
+    ) -> Result<Forward> {
+        self.forward_with(ids, epoch, weights, true, time)
+    }
+
+    fn forward_plain(&mut self, ids: &[usize], time: &mut PhaseTimes) -> Result<Forward> {
+        self.forward_with(ids, 0, None, false, time)
     }
 
     fn score(&mut self, scorer: &mut Scorer, _ids: &[usize]) -> Result<(Vec<usize>, Vec<f32>)> {

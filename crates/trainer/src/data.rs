@@ -15,7 +15,18 @@ use crate::error::{Result, TrainerError};
 /// A detection dataset shared between the loop and its loaders.
 pub type DetectionSet = Arc<dyn Dataset<Sample = DetectionSample>>;
 
-/// The training and validation sets of `config`.
+/// The training and validation sets of `config`, made first where the data
+/// kind makes its set on first use (`mnist-det`): what training opens.
+pub(crate) fn open_or_make(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
+    if let DataConfig::MnistDet { dir, scenes } = config {
+        crate::mnist_det::ensure(dir, scenes)?;
+    }
+    open(config)
+}
+
+/// The training and validation sets of `config`, read only: a `mnist-det`
+/// set that is not made yet is an error naming its folder (reports and
+/// predictions never make data).
 pub fn open(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
     Ok(match config {
         DataConfig::Synth {
@@ -53,7 +64,7 @@ pub fn open(config: &DataConfig) -> Result<(DetectionSet, DetectionSet)> {
         }
         DataConfig::Coco { .. } | DataConfig::MnistDet { .. } => {
             if let DataConfig::MnistDet { dir, scenes } = config {
-                crate::mnist_det::ensure(dir, scenes)?;
+                crate::mnist_det::check(dir, scenes)?;
             }
             let CocoFiles {
                 train_json,

@@ -34,6 +34,9 @@ pub(crate) struct DetectionTask {
     keep_boxes: bool,
     /// The last batch's head outputs and objects, for decoding.
     boxes: Option<KeptBoxes>,
+    /// The training images letterboxed only, as validation sees them: what
+    /// a measurement (a sufficiency refresh) forwards.
+    plain: DetectionPipeline<DetectionSet>,
 }
 
 impl DetectionTask {
@@ -45,7 +48,7 @@ impl DetectionTask {
         kernels: Kernels,
         val_annotations: &Path,
     ) -> Result<Self> {
-        let (train, val) = data::open(&config.data)?;
+        let (train, val) = data::open_or_make(&config.data)?;
         let classes = train.class_names().len();
         let size = config.model.input_size;
         let model = Fcos::new(
@@ -72,6 +75,7 @@ impl DetectionTask {
             model,
             train_len: train.len(),
             val_len: val.len(),
+            plain: DetectionPipeline::new(train.clone(), DetAugment::eval(size), config.seed)?,
             train: DetectionPipeline::new(train, augment, config.seed)?,
             val: DetectionPipeline::new(val, DetAugment::eval(size), config.seed)?,
             gt,
@@ -80,6 +84,42 @@ impl DetectionTask {
             keep_boxes: config.heuristic.needs_boxes(),
             boxes: None,
         })
+    }
+
+    /// Loads `ids` of `epoch` (augmented for training, letterboxed only
+    /// for a measurement) and runs the forward pass and the loss, in
+    /// training mode (BatchNorm on batch statistics, updating its running
+    /// ones) or evaluation mode; remembers what scoring needs.
+    fn forward_with(
+        &mut self,
+        ids: &[usize],
+        epoch: u64,
+        weights: Option<&[f32]>,
+        train: bool,
+        time: &mut PhaseTimes,
+    ) -> Result<Forward> {
+        let t = Instant::now();
+        let pipeline = if train { &self.train } else { &self.plain };
+        let (images, found) = load_batch(pipeline, ids, epoch, &self.device)?;
+        let boxes: Vec<&[isdet_data::Annotation]> = found
+            .iter()
+            .map(|t: &DetTarget| &t.annotations[..])
+            .collect();
+        let targets = self.model.targets(&boxes)?;
+        time.data += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let out = self.model.forward(&images, train)?;
+        let loss = fcos_loss(&out, &targets, weights)?;
+        time.forward += t.elapsed().as_secs_f64();
+        let forward = Forward {
+            objective: loss.objective.clone(),
+            per_sample: loss.per_image.clone(),
+        };
+        self.last = Some((loss, targets.labels));
+        if self.keep_boxes {
+            self.boxes = Some(KeptBoxes::new(&out, &found));
+        }
+        Ok(forward)
     }
 }
 
@@ -99,27 +139,11 @@ impl TaskRunner for DetectionTask {
         weights: Option<&[f32]>,
         time: &mut PhaseTimes,
     ) -> Result<Forward> {
-        let t = Instant::now();
-        let (images, found) = load_batch(&self.train, ids, epoch, &self.device)?;
-        let boxes: Vec<&[isdet_data::Annotation]> = found
-            .iter()
-            .map(|t: &DetTarget| &t.annotations[..])
-            .collect();
-        let targets = self.model.targets(&boxes)?;
-        time.data += t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let out = self.model.forward(&images, true)?;
-        let loss = fcos_loss(&out, &targets, weights)?;
-        time.forward += t.elapsed().as_secs_f64();
-        let forward = Forward {
-            objective: loss.objective.clone(),
-            per_sample: loss.per_image.clone(),
-        };
-        self.last = Some((loss, targets.labels));
-        if self.keep_boxes {
-            self.boxes = Some(KeptBoxes::new(&out, &found));
-        }
-        Ok(forward)
+        self.forward_with(ids, epoch, weights, true, time)
+    }
+
+    fn forward_plain(&mut self, ids: &[usize], time: &mut PhaseTimes) -> Result<Forward> {
+        self.forward_with(ids, 0, None, false, time)
     }
 
     fn score(&mut self, scorer: &mut Scorer, ids: &[usize]) -> Result<(Vec<usize>, Vec<f32>)> {
@@ -189,12 +213,9 @@ impl TaskRunner for DetectionTask {
 
     fn eval_losses(&mut self, ids: &[usize]) -> Result<Vec<f32>> {
         // The training images as validation sees them: letterboxed only.
-        let size = self.model.config().input_size;
-        let plain =
-            DetectionPipeline::new(self.train.dataset().clone(), DetAugment::eval(size), 0)?;
         let mut losses = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(self.eval_batch) {
-            let (images, found) = load_batch(&plain, chunk, 0, &self.device)?;
+            let (images, found) = load_batch(&self.plain, chunk, 0, &self.device)?;
             let boxes: Vec<&[isdet_data::Annotation]> =
                 found.iter().map(|t| &t.annotations[..]).collect();
             let targets = self.model.targets(&boxes)?;

@@ -6,9 +6,10 @@
 //! The folder holds a stamp, `mnist-det.json`, with the generator's
 //! parameters: a folder made with other parameters is refused rather than
 //! silently trained on. Two processes may start on one folder at once (the
-//! two shards of a sweep): each makes the set in a private folder and
-//! renames it into place; the loser removes its copy and reads the
-//! winner's.
+//! two shards of a sweep, on one host or on several sharing a file
+//! system): each makes the set in a private folder of a unique name beside
+//! it and renames it into place; the loser removes its copy and reads the
+//! winner's. Only training makes a set: reports and predictions read it.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,18 @@ use crate::error::{Result, TrainerError, io_err};
 
 /// The stamp file in a made folder.
 pub(crate) const STAMP: &str = "mnist-det.json";
+
+/// Fails unless `dir` holds the set of `scenes`, made: what readers check.
+pub(crate) fn check(dir: &Path, scenes: &MnistDetConfig) -> Result<()> {
+    if !dir.join(STAMP).is_file() {
+        return Err(TrainerError::Config(format!(
+            "data.dir: {} holds no mnist-det set (no {STAMP}); training a run of this \
+             configuration makes it",
+            dir.display()
+        )));
+    }
+    check_stamp(dir, scenes)
+}
 
 /// Makes the set of `scenes` in `dir` unless it is there; fails when `dir`
 /// holds a set made with other parameters.
@@ -40,7 +53,18 @@ pub(crate) fn ensure(dir: &Path, scenes: &MnistDetConfig) -> Result<()> {
     scenes
         .validate()
         .map_err(|e| TrainerError::Config(format!("data.scenes: {e}")))?;
-    let tmp = private_folder(dir);
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io_err(&parent))?;
+    // A unique name (not the pid alone: two hosts sharing the file system
+    // can have the same pid), removed on any error by its guard.
+    let guard = tempfile::Builder::new()
+        .prefix(&format!(".{}.making-", folder_name(dir)))
+        .tempdir_in(&parent)
+        .map_err(io_err(&parent))?;
+    let tmp = guard.path().to_path_buf();
     eprintln!(
         "making the mnist-det scenes in {} (once: {} train, {} val, {} holdout)…",
         dir.display(),
@@ -48,19 +72,15 @@ pub(crate) fn ensure(dir: &Path, scenes: &MnistDetConfig) -> Result<()> {
         scenes.val,
         scenes.holdout
     );
-    let made = make(&tmp, scenes);
-    if let Err(e) = made {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-    }
+    make(&tmp, scenes)?;
     // An empty folder left by hand is replaced; one that another process
-    // filled in the meantime wins, and ours is thrown away.
+    // filled in the meantime wins, and ours is thrown away (by the guard).
     let _ = std::fs::remove_dir(dir);
-    if std::fs::rename(&tmp, dir).is_err() {
-        let _ = std::fs::remove_dir_all(&tmp);
+    if std::fs::rename(&tmp, dir).is_ok() {
+        // Renamed away: nothing left for the guard to remove.
+        let _ = guard.keep();
+    } else {
+        drop(guard);
         if !dir.join(STAMP).is_file() {
             return Err(TrainerError::Config(format!(
                 "data.dir: could not move the made set into {}",
@@ -71,12 +91,10 @@ pub(crate) fn ensure(dir: &Path, scenes: &MnistDetConfig) -> Result<()> {
     check_stamp(dir, scenes)
 }
 
-/// A folder beside `dir`, private to this process.
-fn private_folder(dir: &Path) -> PathBuf {
-    let name = dir
-        .file_name()
-        .map_or_else(|| "mnist-det".into(), |n| n.to_string_lossy().into_owned());
-    dir.with_file_name(format!(".{name}.making-{}", std::process::id()))
+/// The last component of `dir`, for the private folder's name.
+fn folder_name(dir: &Path) -> String {
+    dir.file_name()
+        .map_or_else(|| "mnist-det".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Writes the set and, last, its stamp.

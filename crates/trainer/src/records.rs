@@ -57,6 +57,11 @@ pub struct PhaseTimes {
     pub sampling: f64,
     /// Evaluation on the validation set.
     pub eval: f64,
+    /// Scoring the diagnostic tables (τ of the loss and gradient-norm
+    /// bound): instrumentation, not a cost of the run's method, so not in
+    /// [`PhaseTimes::training`] (absent before it was recorded).
+    #[serde(default)]
+    pub diagnostics: f64,
 }
 
 impl PhaseTimes {
@@ -112,7 +117,7 @@ pub struct Diagnostics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tau_loss: Option<f64>,
     /// τ of the images' last gradient-norm bounds (absent before any
-    /// image is scored, and for tasks without the bound).
+    /// image is scored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tau_grad_norm: Option<f64>,
     /// Images scored so far (those τ is taken over).
@@ -247,6 +252,13 @@ pub struct IrreducibleCost {
     /// Seconds those took (building the scoring model and loading
     /// included).
     pub loss_seconds: f64,
+    /// The IL model's final primary metric on the run's validation set
+    /// (`AP` or `top1`): how good the model is whose losses RHO-LOSS
+    /// subtracts. A weak one makes training loss − IL negative wherever
+    /// the run's model already does better, and the selection then
+    /// favours images on which both losses are small (empty frames).
+    #[serde(default)]
+    pub metric: f64,
 }
 
 /// `irreducible_losses.json`: a RHO-LOSS run's irreducible losses, written

@@ -382,8 +382,10 @@ impl<'a> Run<'a> {
     fn score_and_record(&mut self, ids: &[usize]) -> Result<()> {
         let t = Instant::now();
         let (scored, scores) = self.task.score(&mut self.scorer, ids)?;
-        self.diagnostics.score(self.task.as_mut(), ids)?;
         self.time.scoring += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        self.diagnostics.score(self.task.as_mut(), ids)?;
+        self.time.diagnostics += t.elapsed().as_secs_f64();
         self.record(&scored, &scores)
     }
 
@@ -412,7 +414,16 @@ impl<'a> Run<'a> {
     /// Forwards candidates without training on them and records their
     /// scores (selective backprop, presampling).
     fn score_candidates(&mut self, candidates: &[usize]) -> Result<()> {
-        let out = self.forward(candidates, None)?;
+        // A sufficiency refresh (AFSS) measures what the model has learnt:
+        // un-augmented images in evaluation mode, so that it neither moves
+        // BatchNorm's running statistics nor depends on which images share
+        // its batch. Other candidates are scored as the training pass
+        // would score them.
+        let out = if self.config.heuristic.needs_boxes() {
+            self.task.forward_plain(candidates, &mut self.time)?
+        } else {
+            self.forward(candidates, None)?
+        };
         let objective = out.objective.to_scalar::<f32>()?;
         if let Some(bad) = Self::non_finite(candidates, &out, objective) {
             // A candidate batch cannot be skipped: the sampler needs every

@@ -48,6 +48,11 @@ pub(crate) trait TaskRunner {
         time: &mut PhaseTimes,
     ) -> Result<Forward>;
 
+    /// Loads `ids` as validation sees them (no augmentation) and runs the
+    /// forward pass and the loss in evaluation mode: a measurement that
+    /// leaves the model's state as it was (a sufficiency refresh).
+    fn forward_plain(&mut self, ids: &[usize], time: &mut PhaseTimes) -> Result<Forward>;
+
     /// The scores of the last forward pass, as (sample ids, scores) to
     /// record: one per batch item, or, for mixed images, one per source
     /// sample credited by its mixing weight.

@@ -74,6 +74,11 @@ pub(crate) fn prepare(
         eval_seconds: summary.eval_seconds,
         loss_forward: losses.len() as u64,
         loss_seconds: t.elapsed().as_secs_f64(),
+        metric: summary
+            .metrics
+            .get(&summary.primary_metric)
+            .copied()
+            .unwrap_or(f64::NAN),
     };
     write_json_atomic(&path, &IrreducibleLosses { cost, losses })?;
     Ok(true)

@@ -20,7 +20,7 @@ const SEED_STREAM: u64 = 0x494c;
 /// model.
 pub(super) fn train_len(task: Task, data: &DataConfig) -> Result<usize> {
     Ok(match task {
-        Task::Detection => crate::data::open(data)?.0.len(),
+        Task::Detection => crate::data::open_or_make(data)?.0.len(),
         Task::Classification => crate::data::open_classification(data)?.0.len(),
     })
 }
