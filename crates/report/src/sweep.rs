@@ -28,9 +28,27 @@ pub struct SweepSpec {
     pub seeds: Vec<u64>,
     /// The methods.
     pub methods: Vec<MethodSpec>,
+    /// Data regimes (or any other variants of the base) every method runs
+    /// in, each in its own folder under the root; none: the base alone.
+    #[serde(default)]
+    pub regimes: Vec<RegimeSpec>,
     /// The order the runs are trained in.
     #[serde(default)]
     pub order: RunOrder,
+}
+
+/// One regime of a sweep: configuration fields set on the base before each
+/// method's (a data regime: `config = { data = { … } }`), and the folder
+/// under the sweep's root its runs go to, so that each regime reports on
+/// its own (`cargo xtask report <root>/<name>`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimeSpec {
+    /// The regime's name: its folder under the root.
+    pub name: String,
+    /// Configuration fields set on top of the base, under each method's.
+    #[serde(default)]
+    pub config: serde_json::Map<String, Value>,
 }
 
 /// The order of a sweep's runs.
@@ -40,9 +58,9 @@ pub enum RunOrder {
     /// Methods in spec order, then budgets, then seeds.
     #[default]
     ByMethod,
-    /// Every method and budget of the first seed, then of the second, …:
-    /// a sweep stopped part-way leaves whole seeds behind, each a paired
-    /// comparison of all methods.
+    /// Every regime, method and budget of the first seed, then of the
+    /// second, …: a sweep stopped part-way leaves whole seeds behind, each
+    /// a paired comparison of all methods in every regime.
     BySeed,
     /// The largest budget first, and within a budget as [`RunOrder::BySeed`]:
     /// a study's full-schedule comparison is finished before its budgeted
@@ -201,14 +219,30 @@ pub fn plan_sweep(
             return Err(spec_err(format!("seed {dup} is asked for twice")));
         }
     }
-    // (budget, seed, run) in method order; sorted stably when asked.
+    check_regime_names(&spec.regimes).map_err(spec_err)?;
+    let regimes: Vec<Option<&RegimeSpec>> = match spec.regimes.is_empty() {
+        true => vec![None],
+        false => spec.regimes.iter().map(Some).collect(),
+    };
+    // (budget, seed, run) in regime, then method order; sorted stably when
+    // asked.
     let mut runs = Vec::new();
-    for method in &spec.methods {
+    for (regime, method) in regimes
+        .iter()
+        .flat_map(|r| spec.methods.iter().map(move |m| (*r, m)))
+    {
         let budgets = method.budgets.as_ref().unwrap_or(&spec.budgets);
         let seeds = seeds.unwrap_or(method.seeds.as_ref().unwrap_or(&spec.seeds));
+        let (folder, label) = match regime {
+            Some(r) => (root.join(&r.name), format!("regime {}, method", r.name)),
+            None => (root.clone(), "method".to_string()),
+        };
         for &budget in budgets {
             for &seed in seeds {
                 let mut value = base.clone();
+                if let Some(r) = regime {
+                    merge(&mut value, Value::Object(r.config.clone()));
+                }
                 merge(&mut value, Value::Object(method.config.clone()));
                 let mut sets = vec![
                     format!("method={}", Value::String(method.name.clone())),
@@ -218,11 +252,11 @@ pub fn plan_sweep(
                 sets.extend(overrides.iter().cloned());
                 let config = RunConfig::from_value(value, &sets).map_err(|e| {
                     spec_err(format!(
-                        "method {} at budget {budget}, seed {seed}: {e}",
+                        "{label} {} at budget {budget}, seed {seed}: {e}",
                         method.name
                     ))
                 })?;
-                let dir = root.join(run_name(&method.name, budget, seed));
+                let dir = folder.join(run_name(&method.name, budget, seed));
                 runs.push((budget, seed, PlannedRun { dir, config }));
             }
         }
@@ -239,6 +273,25 @@ pub fn plan_sweep(
     }
     let runs = runs.into_iter().map(|(_, _, run)| run).collect();
     Ok(SweepPlan { spec, root, runs })
+}
+
+/// Regime names are folder names: one path component each, no two alike.
+fn check_regime_names(regimes: &[RegimeSpec]) -> std::result::Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for r in regimes {
+        let plain =
+            !r.name.is_empty() && r.name != "." && r.name != ".." && !r.name.contains(['/', '\\']);
+        if !plain {
+            return Err(format!(
+                "regime name {:?} is not a folder name (one path component)",
+                r.name
+            ));
+        }
+        if !seen.insert(r.name.as_str()) {
+            return Err(format!("regime {:?} is named twice", r.name));
+        }
+    }
+    Ok(())
 }
 
 impl SweepPlan {
@@ -541,5 +594,69 @@ mod tests {
         for bad in ["3/3", "1/0", "1", "a/2", "-1/2", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad} was accepted");
         }
+    }
+
+    #[test]
+    fn regimes_put_every_method_in_each_regime_folder_with_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("base.toml"),
+            "[data]\nkind = \"synth\"\ntrain = 32\nval = 8\nsize = 64\nseed = 0\n",
+        )
+        .unwrap();
+        let spec = |regimes: &str| {
+            let path = dir.path().join("spec.toml");
+            let text = format!(
+                "base = \"base.toml\"\nout = \"o\"\nbudgets = [1.0]\nseeds = [0, 1]\n\
+                 order = \"by_seed\"\n[[methods]]\nname = \"a\"\n[[methods]]\nname = \"b\"\n\
+                 config = {{ budget = 1.0 }}\n{regimes}"
+            );
+            std::fs::write(&path, text).unwrap();
+            super::plan_sweep(&path, None, None, &[])
+        };
+        let plan = spec(
+            "[[regimes]]\nname = \"r0\"\n[[regimes]]\nname = \"r1\"\n\
+             config = { data = { train = 16 } }\n",
+        )
+        .unwrap();
+        let names: Vec<String> = plan
+            .runs
+            .iter()
+            .map(|r| {
+                let rel = r.dir.strip_prefix("o").unwrap();
+                rel.to_string_lossy().into_owned()
+            })
+            .collect();
+        // By seed: every regime and method of seed 0 before seed 1.
+        assert_eq!(
+            names,
+            [
+                "r0/a-b100-s0",
+                "r0/b-b100-s0",
+                "r1/a-b100-s0",
+                "r1/b-b100-s0",
+                "r0/a-b100-s1",
+                "r0/b-b100-s1",
+                "r1/a-b100-s1",
+                "r1/b-b100-s1"
+            ]
+        );
+        // The regime's fields go on the base (merged), the method's on top.
+        let train = |k: usize| match &plan.runs[k].config.data {
+            isdet_trainer::DataConfig::Synth { train, seed, .. } => (*train, *seed),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((train(0), train(2)), ((32, 0), (16, 0)));
+        for bad in [
+            "name = \"x/y\"",
+            "name = \"..\"",
+            "name = \"r\"\n[[regimes]]\nname = \"r\"",
+        ] {
+            let err = spec(&format!("[[regimes]]\n{bad}\n")).unwrap_err();
+            assert!(err.to_string().contains("regime"), "{bad}: {err}");
+        }
+        // Without regimes the runs go straight under the root, as before.
+        let plain = spec("").unwrap();
+        assert_eq!(plain.runs[0].dir, std::path::Path::new("o/a-b100-s0"));
     }
 }
