@@ -123,6 +123,8 @@ pub struct GroupTau {
     pub tau_loss_over_run: Vec<BandPoint>,
     /// τ of the gradient-norm bounds at each evaluation, as above.
     pub tau_grad_norm_over_run: Vec<BandPoint>,
+    /// The draws' Gini at each evaluation, as above.
+    pub draw_gini_over_run: Vec<BandPoint>,
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Plots of small panels: each method's paired difference to the baseline
 //! over the run, one panel per budget; and τ over the run, a row of two
-//! panels (τ of the losses, τ of the gradient-norm bounds) per budget.
+//! panels (τ of the losses, τ of the gradient-norm bounds, the draws' Gini)
+//! per budget.
 //! A method keeps its colour in every panel of a plot.
 
 use std::path::Path;
@@ -72,10 +73,10 @@ pub fn write_differences(dir: &Path, curves: &[BudgetDifferences], metric: &str)
 }
 
 /// Draws τ over the run into `dir/`[`TAU_PLOT`]: one row per budget with
-/// diagnostics, τ of the losses on the left and of the gradient-norm
-/// bounds on the right, one line per method (mean over its runs, min–max
-/// band), and presampling's switch threshold dashed where a group has
-/// one. Draws nothing without diagnostics.
+/// diagnostics, τ of the losses, τ of the gradient-norm bounds and the
+/// Gini of the draws per image, one line per method (mean over its runs,
+/// min–max band), and presampling's switch threshold dashed on the τ
+/// panels where a group has one. Draws nothing without diagnostics.
 pub fn write_tau(dir: &Path, groups: &[GroupTau]) -> Result<()> {
     if groups.is_empty() {
         return Ok(());
@@ -96,9 +97,9 @@ pub fn write_tau(dir: &Path, groups: &[GroupTau]) -> Result<()> {
             .iter()
             .map(|&t| (t, Some(format!("presampling's threshold {t:.2}")), true))
             .collect();
-        let panel = |what: &str, of: fn(&GroupTau) -> &Vec<BandPoint>| Panel {
-            title: format!("τ of the {what} at {}", percent(budget)),
-            y_desc: "τ".into(),
+        let panel = |title: &str, y: &str, of: fn(&GroupTau) -> &Vec<BandPoint>| Panel {
+            title: format!("{title} at {}", percent(budget)),
+            y_desc: y.into(),
             series: at
                 .iter()
                 .map(|g| Series {
@@ -109,10 +110,18 @@ pub fn write_tau(dir: &Path, groups: &[GroupTau]) -> Result<()> {
                 .collect(),
             lines: lines.clone(),
         };
-        panels.push(panel("losses", |g| &g.tau_loss_over_run));
-        panels.push(panel("gradient-norm bounds", |g| &g.tau_grad_norm_over_run));
+        panels.push(panel("τ of the losses", "τ", |g| &g.tau_loss_over_run));
+        panels.push(panel("τ of the gradient-norm bounds", "τ", |g| {
+            &g.tau_grad_norm_over_run
+        }));
+        // The Gini has no threshold: the same panel without the lines.
+        let mut gini = panel("Gini of the draws per image", "Gini", |g| {
+            &g.draw_gini_over_run
+        });
+        gini.lines.clear();
+        panels.push(gini);
     }
-    write_grid(&dir.join(TAU_PLOT), &panels, 2)
+    write_grid(&dir.join(TAU_PLOT), &panels, 3)
 }
 
 /// The distinct names, sorted: a method's colour is its place here.

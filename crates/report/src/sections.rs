@@ -97,9 +97,10 @@ pub fn tau_section(out: &mut String, report: &Report, plots: bool) {
     if plots {
         let _ = writeln!(
             out,
-            "τ against optimiser steps, one row of panels per budget, one line per method \
-             (mean over its runs, min–max band); presampling's threshold dashed where a \
-             presampling run is present:\n\n![τ over the run](plots/{})\n",
+            "τ of the losses, τ of the gradient-norm bounds and the draws' Gini against \
+             optimiser steps, one row of panels per budget, one line per method (mean over \
+             its runs, min–max band); presampling's threshold dashed where a presampling \
+             run is present:\n\n![τ and the draws' Gini over the run](plots/{})\n",
             panels::TAU_PLOT
         );
     }

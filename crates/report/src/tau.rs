@@ -44,6 +44,7 @@ fn group_tau(g: &Group) -> Option<GroupTau> {
         tau_threshold: at_end(|d| d.tau_threshold),
         tau_loss_over_run: over_run(&runs, |d| d.tau_loss),
         tau_grad_norm_over_run: over_run(&runs, |d| d.tau_grad_norm),
+        draw_gini_over_run: over_run(&runs, |d| Some(d.draw_gini)),
     })
 }
 
@@ -159,6 +160,14 @@ mod tests {
         let p = t.tau_loss_over_run[0];
         assert_eq!((p.min, p.max), (1.0, 1.2));
         assert!((p.mean - 1.1).abs() < 1e-12);
+        // The Gini is known from step 0: three points, the last 0.2–0.4.
+        let gini: Vec<(f64, f64)> = t.draw_gini_over_run.iter().map(|p| (p.x, p.mean)).collect();
+        assert_eq!(gini.len(), 3);
+        assert!((gini[2].1 - 0.3).abs() < 1e-12, "{gini:?}");
+        assert_eq!(
+            (t.draw_gini_over_run[2].min, t.draw_gini_over_run[2].max),
+            (0.2, 0.4)
+        );
     }
 
     #[test]

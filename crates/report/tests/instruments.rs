@@ -361,15 +361,16 @@ fn tau_section_has_the_values_at_the_end_and_the_plot() {
     for needle in [
         "| loss | 30% | 2 | 1.300 | 2.600 | 0.300 | – | – |",
         "| presampling | 30% | 2 | 1.300 | 2.600 | 0.000 | 25.0% | 1.700 / 1.800 |",
-        "![τ over the run](plots/tau_over_run.png)",
+        "![τ and the draws' Gini over the run](plots/tau_over_run.png)",
         "entropy @ 50% (1 of 1 runs), uniform @ 30% (2 of 2 runs)",
     ] {
         assert!(md.contains(needle), "{needle:?} missing from:\n{md}");
     }
     let png = image::open(tmp.path().join("plots/tau_over_run.png")).unwrap();
-    // One budget with diagnostics: one row of two 560 × 380 panels under
-    // a legend row (22 px and 6 px of padding above and below).
-    assert_eq!((png.width(), png.height()), (1120, 380 + 34));
+    // One budget with diagnostics: one row of three 560 × 380 panels (τ
+    // of the losses, of the gradient-norm bounds, the draws' Gini) under a
+    // legend row (22 px and 6 px of padding above and below).
+    assert_eq!((png.width(), png.height()), (3 * 560, 380 + 34));
 }
 
 #[test]
