@@ -173,21 +173,37 @@ pub fn write_report(dir: &Path, options: &ReportOptions) -> Result<WrittenReport
     })
 }
 
+/// The group `spending` is about, its first run with a sampling record
+/// (whose data the views read), and the records of all its runs that have
+/// one; `None` when the group has no record.
+fn sampled_runs<'a>(
+    groups: &'a [aggregate::Group],
+    spending: &GroupSpending,
+) -> Option<(
+    &'a aggregate::Group,
+    &'a load::Run,
+    Vec<&'a isdet_trainer::SamplingRecord>,
+)> {
+    let group = groups
+        .iter()
+        .find(|g| g.method == spending.method && g.budget == spending.budget)?;
+    let first = group.runs.iter().find(|r| r.sampling.is_some())?;
+    let records = group
+        .runs
+        .iter()
+        .filter_map(|r| r.sampling.as_ref())
+        .collect();
+    Some((group, first, records))
+}
+
 /// Each group's draws split by its training set's regime tags, where the
 /// data has a tags file (the group's first run with a sampling record
 /// says where its data is); a tags file that cannot be used gets a note.
 fn add_tag_shares(groups: &[aggregate::Group], report: &mut Report) {
     for spending in &mut report.spending {
-        let Some(group) = groups
-            .iter()
-            .find(|g| g.method == spending.method && g.budget == spending.budget)
-        else {
+        let Some((group, first, records)) = sampled_runs(groups, spending) else {
             continue;
         };
-        let runs: Vec<&load::Run> = group.runs.iter().filter(|r| r.sampling.is_some()).collect();
-        let Some(first) = runs.first() else { continue };
-        let records: Vec<&isdet_trainer::SamplingRecord> =
-            runs.iter().filter_map(|r| r.sampling.as_ref()).collect();
         let shares = tags::run_tags(&first.dir)
             .and_then(|t| t.map(|t| tags::tag_shares(&records, &t)).transpose());
         match shares {
@@ -213,16 +229,9 @@ fn add_data_views(
 ) {
     let mut missing: Vec<(String, String)> = Vec::new();
     for spending in &mut report.spending {
-        let Some(group) = groups
-            .iter()
-            .find(|g| g.method == spending.method && g.budget == spending.budget)
-        else {
+        let Some((group, first, records)) = sampled_runs(groups, spending) else {
             continue;
         };
-        let runs: Vec<&load::Run> = group.runs.iter().filter(|r| r.sampling.is_some()).collect();
-        let Some(first) = runs.first() else { continue };
-        let records: Vec<&isdet_trainer::SamplingRecord> =
-            runs.iter().filter_map(|r| r.sampling.as_ref()).collect();
         let label = group.label();
         let done = images.of_run(&first.dir).and_then(|data| {
             let objects = data.train_objects()?;

@@ -98,4 +98,6 @@ fn inputs_are_ignored_by_strategies_that_do_not_need_them() {
     assert!(rho.needs_irreducible_losses());
     assert!(rho.check_inputs(&inputs, 1000).is_err());
     assert!(rho.check_inputs(&inputs, 3).is_ok());
+    let nan = StrategyInputs::with_irreducible_losses(vec![1.0, f32::NAN, 1.0]);
+    assert!(rho.check_inputs(&nan, 3).is_err());
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::inputs::check_irreducible_len;
+use super::inputs::{check_irreducible, check_irreducible_len};
 use super::{
     Afss, AfssConfig, InfoBatch, InfoBatchConfig, OnlineBatchConfig, OnlineBatchSelection,
     Presampling, PresamplingConfig, RhoLoss, RhoLossConfig, SelectiveBackprop,
@@ -104,10 +104,13 @@ impl StrategyConfig {
     }
 
     /// Checks that the inputs fit a dataset of `samples` training samples
-    /// (one irreducible loss each, where the strategy needs them).
+    /// (one finite, non-negative irreducible loss each, where the strategy
+    /// needs them).
     pub fn check_inputs(&self, inputs: &StrategyInputs, samples: usize) -> Result<()> {
         if self.needs_irreducible_losses() {
-            check_irreducible_len(irreducible(inputs)?, samples)?;
+            let losses = irreducible(inputs)?;
+            check_irreducible_len(losses, samples)?;
+            check_irreducible(losses)?;
         }
         Ok(())
     }

@@ -93,27 +93,16 @@ pub(crate) fn inputs(config: &RunConfig, dir: &Path, n: usize) -> Result<Strateg
     }
     let path = dir.join(files::IRREDUCIBLE_LOSSES);
     let record: IrreducibleLosses = read_json(&path)?;
-    let bad = |message: String| TrainerError::Malformed {
-        path: path.clone(),
-        message,
-    };
-    if record.losses.len() != n {
-        return Err(bad(format!(
-            "{} irreducible losses for {n} training images",
-            record.losses.len()
-        )));
-    }
-    if let Some(id) = record
-        .losses
-        .iter()
-        .position(|l| !(l.is_finite() && *l >= 0.0))
-    {
-        let value = record.losses[id];
-        return Err(bad(format!(
-            "the irreducible loss of image {id} is {value}"
-        )));
-    }
-    Ok(StrategyInputs::with_irreducible_losses(record.losses))
+    let inputs = StrategyInputs::with_irreducible_losses(record.losses);
+    // The sampler's own check, with the file named.
+    config
+        .strategy
+        .check_inputs(&inputs, n)
+        .map_err(|e| TrainerError::Malformed {
+            path,
+            message: e.to_string(),
+        })?;
+    Ok(inputs)
 }
 
 /// What the IL model of `config`'s run in `dir` cost (`None` for runs
